@@ -1,0 +1,158 @@
+"""The `rag` command line: a thin layer that parses options, calls the library, prints."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rag.config import Settings
+from rag.errors import RagError
+
+app = typer.Typer(
+    help="Ask questions in French or English over a corpus of articles.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+CorpusOpt = Annotated[Path | None, typer.Option("--corpus", help="corpus folder [corpus/]")]
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="index folder [index/]")]
+EmbedderOpt = Annotated[
+    str | None,
+    typer.Option(help="use-m3 or sentence-transformers:<model> [the index's, or use-m3]"),
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with the options given on the command line on top."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e['input']!r})"
+            if e["loc"]
+            else e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+        fail(f"bad setting: {problems}")
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn domain errors into one line on stderr and exit code 2; SIGTERM into a clean stop."""
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except RagError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted; nothing was changed", code=130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def build_progress() -> Iterator[Callable[[str, int, int], None]]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+@app.command("index")
+def index_command(
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+    chunk_size: Annotated[int | None, typer.Option(help="characters per passage")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="characters of overlap")] = None,
+) -> None:
+    """Build the index of a corpus folder (unchanged passages are not embedded again)."""
+    from rag.index import build_index
+
+    settings = make_settings(
+        corpus_dir=corpus,
+        index_dir=index,
+        embedder=embedder,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+    )
+    with user_errors(), build_progress() as progress:
+        report = build_index(settings, progress=progress)
+    m = report.manifest
+    err.print(
+        f"indexed {m.documents} documents into {m.passages} passages at {settings.index_dir} "
+        f"({m.embedder.name}, {m.vector_index} FAISS index; {report.embedded} embedded, "
+        f"{report.reused} reused) in {report.seconds:.1f} s",
+        highlight=False,
+    )
+
+
+@app.command("search")
+def search_command(
+    question: Annotated[str, typer.Argument(help="the question, in French or English")],
+    index: IndexOpt = None,
+    k: Annotated[int | None, typer.Option("-k", "--k", help="number of passages [5]")] = None,
+    mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid")] = "hybrid",
+    doc_id: Annotated[
+        list[str] | None, typer.Option("--doc-id", help="only these documents (repeatable)")
+    ] = None,
+    date_from: Annotated[str | None, typer.Option(help="only documents from this date")] = None,
+    date_to: Annotated[str | None, typer.Option(help="only documents up to this date")] = None,
+    embedder: EmbedderOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Answer QUESTION with ranked passages and their sources."""
+    from rag.index import load_index
+    from rag.search import SearchFilters, search
+
+    settings = make_settings(index_dir=index, embedder=embedder)
+    filters = SearchFilters(doc_ids=doc_id or None, date_from=date_from, date_to=date_to)
+    with user_errors():
+        loaded = load_index(settings.index_dir, settings)
+        response = search(loaded, question, settings.default_k if k is None else k, mode, filters)
+    if as_json:
+        payload = asdict(response)
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        return
+    if not response.results:
+        out.print("no passage matches", highlight=False)
+    for r in response.results:
+        out.rule(f"[bold]{r.rank}. {r.title}[/]", align="left")
+        out.print(
+            f"[dim]score {r.score:.4f} · {r.date or 'no date'} · {r.doc_id} [{r.start}:{r.end}][/]",
+            highlight=False,
+        )
+        out.print(r.text, highlight=False)
+
+
+if __name__ == "__main__":
+    app()

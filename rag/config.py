@@ -1,0 +1,53 @@
+"""One typed settings object, read once from `RAG_*` environment variables and passed down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDER = "use-m3"
+SearchMode = Literal["dense", "bm25", "hybrid"]
+SEARCH_MODES: tuple[str, ...] = ("dense", "bm25", "hybrid")
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service. Override with `RAG_<NAME>` or by keyword."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    # None: the index's own embedder when loading, DEFAULT_EMBEDDER when building.
+    embedder: str | None = None
+    embed_threads: int = Field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)), ge=1)
+    embed_batch_size: int = Field(64, ge=1, le=4096)
+    query_prefix: str = Field("", description="put before questions, e.g. 'query: ' for e5")
+    passage_prefix: str = Field("", description="put before passages, e.g. 'passage: ' for e5")
+
+    chunk_size: int = Field(600, ge=50, le=20_000, description="characters per passage")
+    chunk_overlap: int = Field(100, ge=0, le=10_000, description="characters shared by neighbours")
+
+    faiss_index: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    exact_threshold: int = Field(200_000, ge=1, description="'auto' is exact below this size")
+    hnsw_m: int = Field(32, ge=4, le=128)
+    hnsw_ef_search: int = Field(128, ge=8)
+    ivf_nprobe: int = Field(16, ge=1)
+
+    default_k: int = Field(5, ge=1)
+    max_k: int = Field(100, ge=1)
+    max_query_chars: int = Field(1000, ge=1)
+    candidates: int = Field(50, ge=1, description="passages each retriever proposes to fusion")
+    rrf_k: int = Field(60, ge=1)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                f"chunk_size ({self.chunk_size})"
+            )
+        return self

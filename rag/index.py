@@ -1,0 +1,344 @@
+"""Building, saving and loading the index folder.
+
+The folder holds the FAISS index, the SQLite chunk store, the BM25 index and `manifest.json`,
+which says how it was built. A build writes a temporary sibling folder and renames it into
+place, so a build that fails or is interrupted leaves the previous index whole.
+Vectors of passages whose text and embedder are unchanged are taken from the previous index
+instead of being embedded again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from rag import __version__
+from rag.chunking import Passage, chunk_documents
+from rag.config import DEFAULT_EMBEDDER, Settings
+from rag.corpus import Document, corpus_fingerprint, load_corpus
+from rag.embedders import Embedder, make_embedder
+from rag.errors import (
+    EmbedderMismatchError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    RagError,
+)
+from rag.lexical import BM25Index
+from rag.store import ChunkStore, write_store
+from rag.vector_index import FaissVectorIndex
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+STORE = "chunks.sqlite"
+# Called as progress(stage, done, total) while a build runs.
+ProgressCallback = Callable[[str, int, int], None]
+
+
+class EmbedderInfo(BaseModel):
+    name: str
+    dimension: int
+    query_prefix: str = ""
+    passage_prefix: str = ""
+
+
+class ChunkingInfo(BaseModel):
+    size: int
+    overlap: int
+
+
+class Manifest(BaseModel):
+    format_version: int
+    rag_version: str
+    embedder: EmbedderInfo
+    chunking: ChunkingInfo
+    corpus_fingerprint: str
+    documents: int
+    passages: int
+    vector_index: str
+    built_at: str
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    manifest: Manifest
+    embedded: int
+    reused: int
+    seconds: float
+
+
+@dataclass
+class Index:
+    """A loaded, read-only index, safe to share between threads."""
+
+    path: Path
+    manifest: Manifest
+    settings: Settings
+    embedder: Embedder
+    store: ChunkStore
+    vectors: FaissVectorIndex
+    bm25: BM25Index
+
+
+def _embed_hash(embedder: Embedder, text: str) -> bytes:
+    return hashlib.sha256(f"{embedder.cache_key}\0{text}".encode()).digest()
+
+
+def _read_manifest(index_dir: Path) -> Manifest:
+    path = index_dir / MANIFEST
+    if not path.exists():
+        raise IndexCorruptError(
+            f"{index_dir} has no {MANIFEST}, so it is not an index (or its build never finished); "
+            f"rebuild it with: rag index --index {index_dir}"
+        )
+    try:
+        manifest = Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except (ValidationError, OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(
+            f"{path} cannot be read ({type(exc).__name__}); "
+            f"rebuild the index with: rag index --index {index_dir}"
+        ) from exc
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexCorruptError(
+            f"{index_dir} has index format {manifest.format_version}, this version reads "
+            f"format {FORMAT_VERSION}; rebuild it with: rag index --index {index_dir}"
+        )
+    return manifest
+
+
+def _backup_of(index_dir: Path) -> Path:
+    return index_dir.with_name(f".{index_dir.name}.previous")
+
+
+def _recover(index_dir: Path) -> None:
+    """Finish a swap that was cut between its two renames."""
+    backup = _backup_of(index_dir)
+    if not index_dir.exists() and (backup / MANIFEST).exists():
+        os.rename(backup, index_dir)
+
+
+def load_index(index_dir: Path, settings: Settings, embedder: Embedder | None = None) -> Index:
+    """Open the index at `index_dir`. Raises if it is missing, corrupt, or of another embedder."""
+    _recover(index_dir)
+    if not index_dir.is_dir():
+        raise IndexNotFoundError(
+            f"no index at {index_dir}; build one with: rag index --index {index_dir}"
+        )
+    manifest = _read_manifest(index_dir)
+    wanted = embedder.name if embedder else settings.embedder
+    if wanted is not None and wanted != manifest.embedder.name:
+        raise EmbedderMismatchError(
+            f"the index at {index_dir} was built with embedder {manifest.embedder.name!r}, "
+            f"not {wanted!r}; use --embedder {manifest.embedder.name} or rebuild it with: "
+            f"rag index --index {index_dir} --embedder {wanted}"
+        )
+    if embedder is None:
+        embedder = make_embedder(
+            manifest.embedder.name,
+            settings.model_copy(
+                update={
+                    "query_prefix": manifest.embedder.query_prefix,
+                    "passage_prefix": manifest.embedder.passage_prefix,
+                }
+            ),
+        )
+    if embedder.dimension != manifest.embedder.dimension:
+        raise EmbedderMismatchError(
+            f"embedder {embedder.name!r} gives {embedder.dimension} dimensions, the index at "
+            f"{index_dir} holds {manifest.embedder.dimension}; rebuild it"
+        )
+    try:
+        store = ChunkStore(index_dir / STORE)
+        vectors = FaissVectorIndex.load(index_dir, manifest.vector_index, settings)
+        bm25 = BM25Index.load(index_dir)
+        counts = {len(vectors), store.count_passages(), manifest.passages}
+    except (RuntimeError, OSError, sqlite3.Error, ValueError, KeyError) as exc:
+        raise IndexCorruptError(
+            f"the index at {index_dir} is damaged ({type(exc).__name__}: {exc}); "
+            f"rebuild it with: rag index --index {index_dir}"
+        ) from exc
+    if len(counts) != 1 or vectors.dimension != manifest.embedder.dimension:
+        raise IndexCorruptError(
+            f"the index at {index_dir} is inconsistent (passage counts {sorted(counts)}); "
+            f"rebuild it with: rag index --index {index_dir}"
+        )
+    return Index(index_dir, manifest, settings, embedder, store, vectors, bm25)
+
+
+def _previous_vectors(
+    index_dir: Path, embedder: Embedder, settings: Settings
+) -> Callable[[list[bytes]], dict[bytes, np.ndarray]]:
+    """A lookup of vectors already embedded in the index at `index_dir`, by embedding hash."""
+    try:
+        old = load_index(index_dir, settings, embedder)
+        hashes = old.store.hashes()
+    except RagError:
+        return lambda wanted: {}
+
+    def lookup(wanted: list[bytes]) -> dict[bytes, np.ndarray]:
+        found = [h for h in wanted if h in hashes]
+        if not found:
+            return {}
+        vectors = old.vectors.reconstruct([hashes[h] for h in found])
+        return dict(zip(found, vectors, strict=True))
+
+    return lookup
+
+
+def _embed_passages(
+    texts: list[str],
+    embedder: Embedder,
+    previous: Callable[[list[bytes]], dict[bytes, np.ndarray]],
+    progress: ProgressCallback | None,
+) -> tuple[np.ndarray, list[bytes], int]:
+    hashes = [_embed_hash(embedder, t) for t in texts]
+    known = previous(hashes)
+    todo = [i for i, h in enumerate(hashes) if h not in known]
+    vectors = np.empty((len(texts), embedder.dimension), dtype=np.float32)
+    for i, h in enumerate(hashes):
+        if h in known:
+            vectors[i] = known[h]
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("embedding", done, len(todo))
+
+    if todo:
+        vectors[todo] = embedder.encode_passages([texts[i] for i in todo], advance)
+    return vectors, hashes, len(todo)
+
+
+def _clear_stale_builds(index_dir: Path) -> None:
+    for stale in index_dir.parent.glob(f".{index_dir.name}.build-*"):
+        pid = stale.name.rsplit("-", 2)[-2]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(stale, ignore_errors=True)
+        except PermissionError:
+            pass
+
+
+def _swap_into_place(built: Path, index_dir: Path) -> None:
+    backup = _backup_of(index_dir)
+    shutil.rmtree(backup, ignore_errors=True)
+    if index_dir.exists():
+        os.rename(index_dir, backup)
+    os.rename(built, index_dir)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _check_target(index_dir: Path) -> None:
+    """Refuse to replace a folder that holds something other than an index."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexCorruptError(f"{index_dir} is a file, not an index folder; pass another --index")
+    if index_dir.is_dir() and any(index_dir.iterdir()) and not (index_dir / MANIFEST).exists():
+        raise IndexCorruptError(
+            f"{index_dir} is a folder with files but no {MANIFEST}; it is not an index, and "
+            "building would replace its contents. Pass an empty or new --index folder"
+        )
+
+
+def write_index(
+    documents: list[Document],
+    index_dir: Path,
+    settings: Settings,
+    embedder: Embedder,
+    progress: ProgressCallback | None = None,
+) -> BuildReport:
+    """Chunk, embed and index `documents` into `index_dir`, atomically."""
+    started = time.perf_counter()
+    index_dir = index_dir.absolute()
+    _recover(index_dir)
+    _check_target(index_dir)
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    _clear_stale_builds(index_dir)
+    passages: list[Passage] = list(
+        chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
+    )
+    texts = [p.text for p in passages]
+    previous = _previous_vectors(index_dir, embedder, settings)
+    vectors, hashes, embedded = _embed_passages(texts, embedder, previous, progress)
+
+    building = index_dir.with_name(f".{index_dir.name}.build-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    building.mkdir()
+    try:
+        if progress:
+            progress("indexing", 0, 1)
+        vector_index = FaissVectorIndex.build(vectors, settings)
+        vector_index.save(building)
+        language = {d.id: d.language for d in documents}
+        BM25Index.build(texts, [language[p.doc_id] for p in passages]).save(building)
+        write_store(building / STORE, documents, zip(passages, hashes, strict=True))
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            rag_version=__version__,
+            embedder=EmbedderInfo(
+                name=embedder.name,
+                dimension=embedder.dimension,
+                query_prefix=embedder.query_prefix,
+                passage_prefix=embedder.passage_prefix,
+            ),
+            chunking=ChunkingInfo(size=settings.chunk_size, overlap=settings.chunk_overlap),
+            corpus_fingerprint=corpus_fingerprint(documents),
+            documents=len(documents),
+            passages=len(passages),
+            vector_index=vector_index.kind,
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        # The manifest is written last: a folder without one is never taken for an index.
+        (building / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+        _swap_into_place(building, index_dir)
+        if progress:
+            progress("indexing", 1, 1)
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+    return BuildReport(manifest, embedded, len(passages) - embedded, time.perf_counter() - started)
+
+
+def build_index(
+    settings: Settings,
+    corpus_dir: Path | None = None,
+    index_dir: Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> BuildReport:
+    """Load the corpus and write its index. Settings give the folders unless passed."""
+    documents = load_corpus(corpus_dir or settings.corpus_dir)
+    embedder = make_embedder(settings.embedder or DEFAULT_EMBEDDER, settings)
+    return write_index(documents, index_dir or settings.index_dir, settings, embedder, progress)
+
+
+def index_matches(index_dir: Path, documents: list[Document], settings: Settings) -> bool:
+    """Whether the index at `index_dir` was built from these documents with these settings."""
+    with contextlib.suppress(RagError, OSError):
+        manifest = _read_manifest(index_dir)
+        return (
+            manifest.corpus_fingerprint == corpus_fingerprint(documents)
+            and manifest.embedder.name == (settings.embedder or DEFAULT_EMBEDDER)
+            and manifest.chunking
+            == ChunkingInfo(size=settings.chunk_size, overlap=settings.chunk_overlap)
+        )
+    return False
+
+
+def manifest_summary(manifest: Manifest) -> dict[str, object]:
+    return json.loads(manifest.model_dump_json())

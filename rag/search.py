@@ -1,0 +1,142 @@
+"""Answering a question with ranked passages and their sources: dense, BM25 or hybrid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rag.config import SEARCH_MODES
+from rag.dates import parse_date
+from rag.errors import InvalidQueryError
+from rag.fusion import reciprocal_rank_fusion
+from rag.index import Index
+from rag.store import StoredPassage
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    doc_ids: list[str] | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    rank: int
+    score: float
+    doc_id: str
+    title: str
+    date: str | None
+    source: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    query: str
+    mode: str
+    results: list[SearchResult] = field(default_factory=list)
+
+
+def validate_query(index: Index, query: str, k: int, mode: str) -> str:
+    """The question, stripped; raises InvalidQueryError saying what is allowed."""
+    settings = index.settings
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidQueryError(
+            "the question is empty; ask something, e.g. 'Qui est le maire de Hangzhou ?'"
+        )
+    if len(query) > settings.max_query_chars:
+        raise InvalidQueryError(
+            f"the question has {len(query)} characters; at most {settings.max_query_chars} "
+            "are allowed, so shorten it"
+        )
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= settings.max_k:
+        raise InvalidQueryError(f"k is {k!r}; it must be a whole number from 1 to {settings.max_k}")
+    if mode not in SEARCH_MODES:
+        raise InvalidQueryError(f"unknown mode {mode!r}; valid modes: {', '.join(SEARCH_MODES)}")
+    return query.strip()
+
+
+def allowed_passages(index: Index, filters: SearchFilters | None) -> list[int] | None:
+    """The passage ids the filters allow, or None when nothing is filtered."""
+    if filters is None or (
+        filters.doc_ids is None and filters.date_from is None and filters.date_to is None
+    ):
+        return None
+    if filters.doc_ids is not None:
+        unknown = sorted(set(filters.doc_ids) - index.store.document_ids())
+        if unknown:
+            raise InvalidQueryError(
+                f"unknown document ids in the filter: {unknown}; list the documents to see ids"
+            )
+    try:
+        date_from = parse_date(filters.date_from) if filters.date_from else None
+        date_to = parse_date(filters.date_to) if filters.date_to else None
+    except ValueError as exc:
+        raise InvalidQueryError(f"bad date filter: {exc}") from exc
+    if date_from and date_to and date_from > date_to:
+        raise InvalidQueryError(f"date_from {date_from} is after date_to {date_to}")
+    return index.store.passage_ids(filters.doc_ids, date_from, date_to)
+
+
+def _rank(
+    index: Index, query: str, mode: str, n: int, allowed: list[int] | None
+) -> list[tuple[int, float]]:
+    if allowed is not None and not allowed:
+        return []
+    rankings = []
+    if mode in ("dense", "hybrid"):
+        vector = index.embedder.encode_queries([query])[0]
+        rankings.append(index.vectors.search(vector, n, allowed))
+    if mode in ("bm25", "hybrid"):
+        rankings.append(index.bm25.search(query, n, allowed))
+    if mode == "hybrid":
+        return reciprocal_rank_fusion(rankings, k=index.settings.rrf_k)
+    return rankings[0]
+
+
+def _without_overlaps(
+    ranked: Sequence[tuple[int, float]], passages: dict[int, StoredPassage], k: int
+) -> list[tuple[StoredPassage, float]]:
+    """The first `k` passages of `ranked`, skipping any that overlaps a better one of its text."""
+    kept: list[tuple[StoredPassage, float]] = []
+    for pid, score in ranked:
+        p = passages[pid]
+        if any(q.doc_id == p.doc_id and q.start < p.end and p.start < q.end for q, _ in kept):
+            continue
+        kept.append((p, score))
+        if len(kept) == k:
+            break
+    return kept
+
+
+def search(
+    index: Index,
+    query: str,
+    k: int = 5,
+    mode: str = "hybrid",
+    filters: SearchFilters | None = None,
+) -> SearchResponse:
+    """The `k` best passages for `query`, best first, with their sources."""
+    query = validate_query(index, query, k, mode)
+    allowed = allowed_passages(index, filters)
+    n = max(index.settings.candidates, 3 * k)
+    ranked = _rank(index, query, mode, n, allowed)
+    passages = index.store.passages([pid for pid, _ in ranked])
+    results = [
+        SearchResult(
+            rank=rank,
+            score=round(score, 6),
+            doc_id=p.doc_id,
+            title=p.title,
+            date=p.date,
+            source=p.source,
+            start=p.start,
+            end=p.end,
+            text=p.text,
+        )
+        for rank, (p, score) in enumerate(_without_overlaps(ranked, passages, k), start=1)
+    ]
+    return SearchResponse(query=query, mode=mode, results=results)

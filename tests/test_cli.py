@@ -1,0 +1,119 @@
+"""The `rag` command as a user runs it: a real process, real models, real files."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, HANGZHOU
+
+pytestmark = pytest.mark.slow
+RAG = [sys.executable, "-m", "rag.cli"]
+
+
+def rag(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*RAG, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_search_json_answers_in_both_languages(built_index_dir: Path) -> None:
+    for question in ("Qui est le maire de Hangzhou ?", "Who is the mayor of Hangzhou?"):
+        proc = rag("search", question, "--index", str(built_index_dir), "-k", "3", "--json")
+        assert proc.returncode == 0, proc.stderr
+        payload = json.loads(proc.stdout)
+        assert payload["query"] == question and payload["mode"] == "hybrid"
+        assert len(payload["results"]) == 3
+        first = payload["results"][0]
+        assert set(first) == {
+            "rank", "score", "doc_id", "title", "date", "source", "start", "end", "text"
+        }  # fmt: skip
+        assert first["doc_id"] == HANGZHOU and "Liyi" in first["text"]
+
+
+def test_readable_output_shows_score_title_date_and_passage(built_index_dir: Path) -> None:
+    proc = rag("search", "Qui est le maire de Hangzhou ?", "--index", str(built_index_dir))
+    assert proc.returncode == 0, proc.stderr
+    assert "score" in proc.stdout and "2017-12-09" in proc.stdout
+    assert "Hangzhou accueille" in proc.stdout and "Liyi" in proc.stdout
+
+
+def test_index_command_builds_in_the_default_folder(tmp_path: Path) -> None:
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    proc = rag("index", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "indexed 5 documents" in proc.stderr
+    assert (tmp_path / "index" / "manifest.json").exists()
+    again = rag("index", cwd=tmp_path)
+    assert "0 embedded" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", ""], "the question is empty"),
+        (["search", "maire", "-k", "0"], "k is 0"),
+        (["search", "maire", "-k", "5000"], "from 1 to 100"),
+        (["search", "maire", "--mode", "magic"], "unknown mode 'magic'"),
+        (["search", "maire", "--embedder", "sentence-transformers:x"], "built with embedder"),
+        (["search", "maire", "--date-from", "hier"], "ISO 8601"),
+    ],
+)
+def test_bad_search_input_exits_2_with_one_message(
+    built_index_dir: Path, args: list[str], message: str
+) -> None:
+    proc = rag(*args, "--index", str(built_index_dir))
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_bad_index_and_corpus_folders(tmp_path: Path) -> None:
+    cases = [
+        (["search", "maire", "--index", str(tmp_path / "none")], "no index at"),
+        (["index", "--corpus", str(tmp_path / "none"), "--index", str(tmp_path / "i")],
+         "does not exist"),
+        (["index", "--corpus", str(tmp_path), "--index", str(tmp_path / "i")], "has no .txt"),
+        (["index", "--chunk-size", "100", "--chunk-overlap", "100"], "must be smaller"),
+        (["index", "--embedder", "word2vec", "--index", str(tmp_path / "i")], "unknown embedder"),
+    ]  # fmt: skip
+    for args, message in cases:
+        proc = rag(*args)
+        assert proc.returncode == 2, args
+        assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "i").exists()
+
+
+def test_corrupt_index_exits_2(built_index_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "index"
+    shutil.copytree(built_index_dir, copy)
+    (copy / "vectors.faiss").write_bytes(b"broken")
+    proc = rag("search", "maire", "--index", str(copy))
+    assert proc.returncode == 2 and "damaged" in proc.stderr
+
+
+def test_sigterm_during_a_build_keeps_the_previous_index(
+    built_index_dir: Path, tmp_path: Path
+) -> None:
+    big = tmp_path / "corpus"
+    big.mkdir()
+    text = (CORPUS / f"{HANGZHOU}.txt").read_text()
+    for i in range(400):  # about 5,000 passages: far more than 6 s of embedding
+        (big / f"doc{i}.txt").write_text(f"Version {i}.\n\n{text}")
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index_dir, index_dir)
+    before = {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()}
+    env = {**os.environ, "RAG_EMBED_BATCH_SIZE": "4"}
+    proc = subprocess.Popen(
+        [*RAG, "index", "--corpus", str(big), "--index", str(index_dir)],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    time.sleep(6)  # let it load the model and start embedding
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    assert {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "index"]

@@ -1,0 +1,77 @@
+import itertools
+
+import pytest
+from conftest import HANGZHOU
+
+from rag.errors import InvalidQueryError
+from rag.index import Index
+from rag.search import SearchFilters, search
+
+MAYOR_QUESTIONS = ["Qui est le maire de Hangzhou ?", "Who is the mayor of Hangzhou?"]
+
+
+@pytest.mark.parametrize("question", MAYOR_QUESTIONS)
+def test_the_passage_naming_the_mayor_comes_first(default_index: Index, question: str) -> None:
+    first = search(default_index, question).results[0]
+    assert first.doc_id == HANGZHOU
+    assert "Xu Liyi" in first.text or "XU Liyi" in first.text
+    assert first.title.startswith("Hangzhou accueille") and first.date == "2017-12-09"
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_results_are_typed_ranked_and_point_into_the_document(
+    default_index: Index, mode: str
+) -> None:
+    response = search(default_index, "villes intelligentes et numérique", 8, mode)
+    assert response.mode == mode and response.query == "villes intelligentes et numérique"
+    results = response.results
+    assert [r.rank for r in results] == list(range(1, len(results) + 1))
+    assert len(results) == 8
+    assert all(a.score >= b.score for a, b in itertools.pairwise(results))
+    for r in results:
+        doc = default_index.store.document(r.doc_id)
+        assert doc is not None and doc.text[r.start : r.end] == r.text
+        assert r.source.endswith(f"{r.doc_id}.txt")
+
+
+def test_overlapping_passages_never_share_the_top_k(default_index: Index) -> None:
+    results = search(default_index, "Conseil mondial de CGLU à Hangzhou", 30).results
+    for i, a in enumerate(results):
+        for b in results[i + 1 :]:
+            assert a.doc_id != b.doc_id or a.end <= b.start or b.end <= a.start
+
+
+def test_k_larger_than_the_corpus_returns_every_passage_once(default_index: Index) -> None:
+    results = search(default_index, "ville", 100, "dense").results
+    assert 0 < len(results) <= default_index.manifest.passages
+
+
+def test_filters_by_document_and_date(default_index: Index) -> None:
+    only = search(default_index, "maire", 10, filters=SearchFilters(doc_ids=[HANGZHOU])).results
+    assert only and {r.doc_id for r in only} == {HANGZHOU}
+    recent = SearchFilters(date_from="2021-01-01", date_to="2021-12")
+    dated = search(default_index, "ville numérique", 10, "dense", filters=recent).results
+    assert dated and all(r.date and "2021-01-01" <= r.date <= "2021-12-31" for r in dated)
+    nothing = SearchFilters(date_from="1990-01", date_to="1990-12")
+    assert search(default_index, "ville", 5, filters=nothing).results == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"query": ""}, "the question is empty"),
+        ({"query": "   \n\t "}, "the question is empty"),
+        ({"query": "x" * 1001}, "at most 1000"),
+        ({"k": 0}, "from 1 to 100"),
+        ({"k": -3}, "from 1 to 100"),
+        ({"k": 10**9}, "from 1 to 100"),
+        ({"mode": "sparse"}, "valid modes: dense, bm25, hybrid"),
+        ({"filters": SearchFilters(doc_ids=["nope"])}, "unknown document ids"),
+        ({"filters": SearchFilters(date_from="hier")}, "ISO 8601"),
+        ({"filters": SearchFilters(date_from="2022-01", date_to="2021-01")}, "is after"),
+    ],
+)
+def test_bad_queries_are_clear_errors(default_index: Index, kwargs: dict, message: str) -> None:
+    args = {"query": "maire", "k": 5, "mode": "hybrid", **kwargs}
+    with pytest.raises(InvalidQueryError, match=message):
+        search(default_index, **args)
