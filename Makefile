@@ -2,9 +2,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 RAG := $(VENV)/bin/rag
-Q ?= Qui est le maire de Hangzhou ?
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: install run index test check clean
+.PHONY: install run test check clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,12 +17,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-index/manifest.json:
-	$(MAKE) install
-	$(RAG) index
-
-run: install index/manifest.json
-	$(RAG) search "$(Q)"
+# Serves the HTTP API; builds index/ from corpus/ first when it is missing.
+run: install
+	$(RAG) serve --host $(HOST) --port $(PORT)
 
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest

@@ -154,5 +154,34 @@ def search_command(
         out.print(r.text, highlight=False)
 
 
+@app.command("serve")
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="address to listen on [127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [8000]")] = None,
+    index: IndexOpt = None,
+    corpus: CorpusOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Serve the HTTP API, building the index from the corpus first if it is missing."""
+    import logging
+
+    import uvicorn
+
+    from rag.api import create_app
+
+    settings = make_settings(
+        host=host, port=port, index_dir=index, corpus_dir=corpus, embedder=embedder
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with user_errors():
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            access_log=False,
+            log_level="info",
+        )
+
+
 if __name__ == "__main__":
     app()

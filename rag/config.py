@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDER = "use-m3"
@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(1000, ge=1)
     candidates: int = Field(50, ge=1, description="passages each retriever proposes to fusion")
     rrf_k: int = Field(60, ge=1)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    api_key: SecretStr | None = Field(None, description="if set, all routes but /health need it")
+    cors_origins: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

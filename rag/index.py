@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -327,6 +326,21 @@ def build_index(
     return write_index(documents, index_dir or settings.index_dir, settings, embedder, progress)
 
 
+def open_or_build_index(settings: Settings, progress: ProgressCallback | None = None) -> Index:
+    """The index at `settings.index_dir`, built from `settings.corpus_dir` first if missing."""
+    _recover(settings.index_dir)
+    if not (settings.index_dir / MANIFEST).exists():
+        report = build_index(settings, progress=progress)
+        log.info(
+            "built index at %s: %d documents, %d passages in %.1f s",
+            settings.index_dir,
+            report.manifest.documents,
+            report.manifest.passages,
+            report.seconds,
+        )
+    return load_index(settings.index_dir, settings)
+
+
 def index_matches(index_dir: Path, documents: list[Document], settings: Settings) -> bool:
     """Whether the index at `index_dir` was built from these documents with these settings."""
     with contextlib.suppress(RagError, OSError):
@@ -338,7 +352,3 @@ def index_matches(index_dir: Path, documents: list[Document], settings: Settings
             == ChunkingInfo(size=settings.chunk_size, overlap=settings.chunk_overlap)
         )
     return False
-
-
-def manifest_summary(manifest: Manifest) -> dict[str, object]:
-    return json.loads(manifest.model_dump_json())
