@@ -144,7 +144,7 @@ class AccessLog:
                 )
 
 
-def _index(request: Request) -> Index:
+async def _index(request: Request) -> Index:
     index: Index | None = getattr(request.app.state, "index", None)
     if index is None:
         raise HTTPException(503, "the index is still loading; try again shortly")
@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
     bearer = HTTPBearer(auto_error=False)
 
-    def require_key(
+    async def require_key(
         key: Annotated[str | None, Depends(key_header)],
         auth: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
@@ -192,7 +192,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     api = APIRouter(dependencies=[Depends(require_key)])
-    app.add_middleware(AccessLog)
+    if settings.log_requests:
+        app.add_middleware(AccessLog)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -240,8 +241,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             results=[Result.model_validate(r, from_attributes=True) for r in response.results],
         )
 
+    # Search routes run on the event loop: a search is a few milliseconds of CPU, and a thread
+    # hop per request costs more than it gives. `rag serve` runs one worker process per core.
     @api.get("/search", response_model=SearchAnswer, tags=["search"])
-    def search_get(
+    async def search_get(
         index: Annotated[Index, Depends(_index)],
         q: Annotated[
             str,
@@ -266,7 +269,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return answer(index, SearchRequest(query=q, k=k, mode=mode, filters=filters))
 
     @api.post("/search", response_model=SearchAnswer, tags=["search"])
-    def search_post(index: Annotated[Index, Depends(_index)], body: SearchRequest) -> SearchAnswer:
+    async def search_post(
+        index: Annotated[Index, Depends(_index)], body: SearchRequest
+    ) -> SearchAnswer:
         """Ranked passages for `query`, with their sources, optionally filtered."""
         return answer(index, body)
 
@@ -293,14 +298,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return DocumentText(**doc.__dict__, passages=passages)
 
     @app.get("/health", tags=["status"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         """Whether the server is alive."""
         return {"status": "ok"}
 
     @api.get("/ready", tags=["status"], responses={503: {"model": Problem}})
-    def ready(request: Request) -> dict[str, Any]:
+    async def ready(request: Request) -> dict[str, Any]:
         """Whether the index is loaded, with its manifest."""
-        index = _index(request)
+        index = await _index(request)
         m = index.manifest
         return {
             "status": "ready",

