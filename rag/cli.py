@@ -154,6 +154,60 @@ def search_command(
         out.print(r.text, highlight=False)
 
 
+@app.command("eval")
+def eval_command(
+    gold: Annotated[Path, typer.Option(help="gold set, one JSON question per line")] = Path(
+        "eval/gold.jsonl"
+    ),
+    squad: Annotated[
+        Path | None, typer.Option(help="score a SQuAD v1.1 dataset over its own paragraphs")
+    ] = None,
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+    modes: Annotated[str, typer.Option(help="comma-separated modes")] = "dense,bm25,hybrid",
+    chunk_size: Annotated[int | None, typer.Option(help="characters per passage")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="characters of overlap")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the scores here")] = None,
+    chart: Annotated[Path | None, typer.Option(help="write a PNG chart of the modes here")] = None,
+    misses: Annotated[int, typer.Option(help="missed questions to list per mode")] = 20,
+) -> None:
+    """Score retrieval on a gold set (or a SQuAD dataset) in each mode, side by side."""
+    from rag.config import SEARCH_MODES
+    from rag.evaluation import run_evaluation
+    from rag.report import print_report, write_chart
+
+    settings = make_settings(
+        corpus_dir=corpus,
+        index_dir=index,
+        embedder=embedder,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+    )
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in SEARCH_MODES]
+    if unknown or not chosen:
+        fail(f"unknown modes {unknown or modes!r}; choose among {', '.join(SEARCH_MODES)}")
+    with user_errors(), build_progress() as progress:
+        report = run_evaluation(
+            settings,
+            chosen,
+            gold_path=None if squad else gold,
+            squad_path=squad,
+            index_dir=settings.index_dir,
+            progress=progress,
+        )
+    print_report(report, out, misses)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+        err.print(f"scores written to {json_out}", highlight=False)
+    if chart:
+        with user_errors():
+            write_chart(report, chart)
+        err.print(f"chart written to {chart}", highlight=False)
+
+
 @app.command("serve")
 def serve_command(
     host: Annotated[str | None, typer.Option(help="address to listen on [127.0.0.1]")] = None,
