@@ -235,7 +235,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response = search(index, body.query, body.k, body.mode, filters)
         return SearchAnswer(
             query=response.query,
-            lang="en" if detect_language(response.query) == "en" else "fr",
+            lang="en" if response.lang == "en" else "fr",
             mode=body.mode,
             took_ms=round((time.perf_counter() - started) * 1000, 3),
             results=[Result.model_validate(r, from_attributes=True) for r in response.results],

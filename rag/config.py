@@ -41,7 +41,16 @@ class Settings(BaseSettings):
     max_k: int = Field(100, ge=1)
     max_query_chars: int = Field(1000, ge=1)
     candidates: int = Field(50, ge=1, description="passages each retriever proposes to fusion")
+    fusion: Literal["convex", "rrf"] = "convex"
     rrf_k: int = Field(60, ge=1)
+    bm25_weight: float = Field(0.4, ge=0.0, le=1.0, description="BM25's share in convex fusion")
+    cross_language_bm25_factor: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="BM25's weight is multiplied by this for a passage "
+        "whose document is not in the question's language",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)

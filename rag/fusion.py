@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def reciprocal_rank_fusion(
@@ -13,4 +13,32 @@ def reciprocal_rank_fusion(
     for ranking in rankings:
         for rank, (item, _score) in enumerate(ranking, start=1):
             fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def convex_fusion(
+    dense: Sequence[tuple[int, float]],
+    lexical: Sequence[tuple[int, float]],
+    lexical_weight: Callable[[int], float],
+) -> list[tuple[int, float]]:
+    """A weighted sum of normalised scores: (1 - w) * dense + w * lexical, w per item.
+
+    Dense scores are min-max normalised over the candidates; BM25 scores are divided by the
+    best one (an unmatched passage scores 0, so 0 is their natural floor). An item missing from
+    one ranking gets 0 there.
+    """
+    fused: dict[int, float] = {}
+    if dense:
+        values = [s for _, s in dense]
+        lo, hi = min(values), max(values)
+        for item, score in dense:
+            fused[item] = (score - lo) / (hi - lo) if hi > lo else 1.0
+    for item in fused:
+        fused[item] *= 1.0 - lexical_weight(item)
+    best = max((s for _, s in lexical), default=0.0)
+    for item, score in lexical:
+        w = lexical_weight(item)
+        if item not in fused:
+            fused[item] = 0.0
+        fused[item] += w * (score / best if best > 0 else 0.0)
     return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))

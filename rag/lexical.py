@@ -63,14 +63,20 @@ class BM25Index:
         retriever = bm25s.BM25.load(str(folder / FOLDER_NAME), mmap=True, show_progress=False)
         return cls(retriever)
 
-    def search(
-        self, query: str, k: int, allowed: Sequence[int] | None = None
-    ) -> list[tuple[int, float]]:
-        """The `k` best passages for `query`, as (passage id, BM25 score), best first.
+    def scores(self, query: str) -> np.ndarray:
+        """The BM25 score of every passage for `query`."""
+        return np.asarray(self._retriever.get_scores(analyze_query(query)), dtype=np.float32)
 
-        Passages that share no stem with the question are left out.
+    def search(
+        self,
+        query: str | np.ndarray,
+        k: int,
+        allowed: Sequence[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """The `k` best passages for `query` (or for precomputed `scores(query)`), as
+        (passage id, BM25 score), best first. Passages that share no stem with it are left out.
         """
-        scores = np.asarray(self._retriever.get_scores(analyze_query(query)), dtype=np.float32)
+        scores = self.scores(query) if isinstance(query, str) else query
         if allowed is not None:
             mask = np.zeros_like(scores)
             mask[np.asarray(allowed, dtype=np.int64)] = 1.0

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from rag.config import SEARCH_MODES
 from rag.dates import parse_date
 from rag.errors import InvalidQueryError
-from rag.fusion import reciprocal_rank_fusion
+from rag.fusion import convex_fusion, reciprocal_rank_fusion
 from rag.index import Index
+from rag.language import detect_language
 from rag.store import StoredPassage
 
 
@@ -37,6 +38,7 @@ class SearchResult:
 class SearchResponse:
     query: str
     mode: str
+    lang: str = "fr"
     results: list[SearchResult] = field(default_factory=list)
 
 
@@ -82,19 +84,34 @@ def allowed_passages(index: Index, filters: SearchFilters | None) -> list[int] |
 
 
 def _rank(
-    index: Index, query: str, mode: str, n: int, allowed: list[int] | None
+    index: Index, query: str, mode: str, n: int, allowed: list[int] | None, language: str
 ) -> list[tuple[int, float]]:
     if allowed is not None and not allowed:
         return []
-    rankings = []
-    if mode in ("dense", "hybrid"):
-        vector = index.embedder.encode_queries([query])[0]
-        rankings.append(index.vectors.search(vector, n, allowed))
-    if mode in ("bm25", "hybrid"):
-        rankings.append(index.bm25.search(query, n, allowed))
-    if mode == "hybrid":
-        return reciprocal_rank_fusion(rankings, k=index.settings.rrf_k)
-    return rankings[0]
+    if mode == "bm25":
+        return index.bm25.search(query, n, allowed)
+    vector = index.embedder.encode_queries([query])[0]
+    dense = index.vectors.search(vector, n, allowed)
+    if mode == "dense":
+        return dense
+    lexical_scores = index.bm25.scores(query)
+    lexical = index.bm25.search(lexical_scores, n, allowed)
+    settings = index.settings
+    if settings.fusion == "rrf":
+        return reciprocal_rank_fusion([dense, lexical], k=settings.rrf_k)
+    # Score every candidate of either list with both retrievers, so that a passage found by
+    # one of them is not taken for a zero by the other.
+    union = sorted({pid for pid, _ in dense} | {pid for pid, _ in lexical})
+    dense_all = list(zip(union, index.vectors.scores(vector, union).tolist(), strict=True))
+    lexical_all = [(pid, float(lexical_scores[pid])) for pid in union]
+    languages = index.store.languages(union)
+    same = settings.bm25_weight
+    other = same * settings.cross_language_bm25_factor
+
+    def weight(pid: int) -> float:
+        return same if languages[pid] == language else other
+
+    return convex_fusion(dense_all, lexical_all, weight)
 
 
 def _without_overlaps(
@@ -123,7 +140,8 @@ def search(
     query = validate_query(index, query, k, mode)
     allowed = allowed_passages(index, filters)
     n = max(index.settings.candidates, 3 * k)
-    ranked = _rank(index, query, mode, n, allowed)
+    language = detect_language(query)
+    ranked = _rank(index, query, mode, n, allowed, language)
     passages = index.store.passages([pid for pid, _ in ranked])
     results = [
         SearchResult(
@@ -139,4 +157,4 @@ def search(
         )
         for rank, (p, score) in enumerate(_without_overlaps(ranked, passages, k), start=1)
     ]
-    return SearchResponse(query=query, mode=mode, results=results)
+    return SearchResponse(query=query, mode=mode, lang=language, results=results)

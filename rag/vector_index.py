@@ -73,6 +73,12 @@ class FaissVectorIndex:
             self.index.make_direct_map()
         return np.asarray(self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64)))
 
+    def scores(self, query: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+        """Exact cosine of `query` with the stored vectors of `ids`."""
+        if not len(ids):
+            return np.empty(0, dtype=np.float32)
+        return self.reconstruct(ids) @ query.astype(np.float32)
+
     def search(
         self, query: np.ndarray, k: int, allowed: Sequence[int] | None = None
     ) -> list[tuple[int, float]]:

@@ -75,3 +75,35 @@ def test_bad_queries_are_clear_errors(default_index: Index, kwargs: dict, messag
     args = {"query": "maire", "k": 5, "mode": "hybrid", **kwargs}
     with pytest.raises(InvalidQueryError, match=message):
         search(default_index, **args)
+
+
+def test_language_aware_fusion_mutes_bm25_across_languages(default_index: Index) -> None:
+    import dataclasses
+
+    question = "Who opened the first city diplomacy training?"
+    muted = dataclasses.replace(
+        default_index,
+        settings=default_index.settings.model_copy(update={"cross_language_bm25_factor": 0.0}),
+    )
+    hybrid = search(muted, question, 5, "hybrid")
+    dense = search(muted, question, 5, "dense")
+    assert hybrid.lang == "en"
+    assert [(r.doc_id, r.start) for r in hybrid.results] == [
+        (r.doc_id, r.start) for r in dense.results
+    ]
+    # With BM25 at full weight across languages, its ranking shows through.
+    full = dataclasses.replace(
+        default_index,
+        settings=default_index.settings.model_copy(update={"cross_language_bm25_factor": 1.0}),
+    )
+    assert [r.score for r in search(full, question, 5).results] != [r.score for r in hybrid.results]
+
+
+def test_rrf_fusion_is_still_available(default_index: Index) -> None:
+    import dataclasses
+
+    rrf = dataclasses.replace(
+        default_index, settings=default_index.settings.model_copy(update={"fusion": "rrf"})
+    )
+    first = search(rrf, "Qui est le maire de Hangzhou ?", 3).results[0]
+    assert first.doc_id == HANGZHOU and first.score < 0.05  # an RRF score, 1/(60+1)+...
