@@ -66,6 +66,12 @@ class SearchRequest(BaseModel):
     filters: Filters | None = None
 
 
+class HighlightOut(BaseModel):
+    start: int = Field(description="offset in the document's stored text, like the passage's")
+    end: int
+    text: str
+
+
 class Result(BaseModel):
     rank: int
     score: float
@@ -76,6 +82,9 @@ class Result(BaseModel):
     start: int = Field(description="offset of the passage in the document's stored text")
     end: int = Field(description="end offset (exclusive): text == document.text[start:end]")
     text: str
+    highlights: list[HighlightOut] = Field(
+        description="the sentences of the passage that best answer the question"
+    )
 
 
 class SearchAnswer(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -12,6 +13,9 @@ from rag.corpus import Document
 # Sentence and paragraph ends first, then clauses, then words. Sentences of neighbouring
 # paragraphs may share a passage, so a heading is never a passage of its own.
 SEPARATORS = [r"(?<=[.!?…])\s+|\n+", r"(?<=[;:,])\s+", r"\s+", ""]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 
 
 @dataclass(frozen=True)
@@ -58,3 +62,15 @@ def chunk_documents(
     splitter = make_splitter(chunk_size, chunk_overlap)
     for doc in documents:
         yield from chunk_document(doc, splitter)
+
+
+def sentence_spans(passage: Passage) -> list[tuple[int, int]]:
+    """The `[start, end)` of each sentence of `passage`, in document coordinates."""
+    spans = []
+    local = 0
+    for m in [*_SENTENCE_END.finditer(passage.text), None]:
+        end = m.start() if m else len(passage.text)
+        if passage.text[local:end].strip():
+            spans.append((passage.start + local, passage.start + end))
+        local = m.end() if m else local
+    return spans

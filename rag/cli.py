@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from rag.config import Settings
 from rag.errors import RagError
@@ -151,7 +152,10 @@ def search_command(
             f"[dim]score {r.score:.4f} · {r.date or 'no date'} · {r.doc_id} [{r.start}:{r.end}][/]",
             highlight=False,
         )
-        out.print(r.text, highlight=False)
+        text = Text(r.text)
+        for h in r.highlights:
+            text.stylize("bold yellow", h.start - r.start, h.end - r.start)
+        out.print(text, highlight=False)
 
 
 @app.command("eval")

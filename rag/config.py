@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     max_k: int = Field(100, ge=1)
     max_query_chars: int = Field(1000, ge=1)
     candidates: int = Field(50, ge=1, description="passages each retriever proposes to fusion")
+    sentence_weight: float = Field(
+        0.0, ge=0.0, le=1.0, description="share of a passage's best sentence in its dense score"
+    )
+    highlight_margin: float = Field(
+        0.03, ge=0.0, le=1.0, description="highlight every sentence this close to the best one"
+    )
     fusion: Literal["convex", "rrf"] = "convex"
     rrf_k: int = Field(60, ge=1)
     bm25_weight: float = Field(0.4, ge=0.0, le=1.0, description="BM25's share in convex fusion")

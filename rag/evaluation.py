@@ -31,6 +31,7 @@ METRICS = {
     "mrr@10": "mrr@10",
     "ndcg@10": "ndcg@10",
 }
+HIGHLIGHT = "highlight@1"  # the top result's highlights cover a gold quote (not from ranx)
 DEPTH = 10
 _NOTHING = "∅"  # stands for "no passage" where ranx needs a key
 
@@ -93,6 +94,7 @@ def score_modes(
     report = EvalReport()
     for mode in modes:
         run: dict[str, dict[str, float]] = {}
+        highlighted: dict[str, bool] = {}
         report.misses[mode] = []
         for done, q in enumerate(questions, start=1):
             results = search(index, q.question, DEPTH, mode).results
@@ -100,6 +102,12 @@ def score_modes(
             run[q.id] = {
                 _key(r.doc_id, r.start, r.end): float(DEPTH - r.rank + 1) for r in results
             } or {_NOTHING: 0.0}
+            top = results[0] if results else None
+            highlighted[q.id] = top is not None and any(
+                is_relevant(a, top.doc_id, h.start, h.end)
+                for a in q.answers
+                for h in top.highlights
+            )
             if not any(
                 is_relevant(a, r.doc_id, r.start, r.end) for a in q.answers for r in results
             ):
@@ -117,6 +125,7 @@ def score_modes(
                 make_comparable=True,
             )
             row = {name: round(float(scores[m]), 4) for name, m in METRICS.items()}
+            row[HIGHLIGHT] = round(sum(highlighted[i] for i in ids) / len(ids), 4)
             report.runs[mode][group] = {**row, "n": len(ids)}
     return report
 

@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from rag import __version__
-from rag.chunking import Passage, chunk_documents
+from rag.chunking import Passage, chunk_documents, sentence_spans
 from rag.config import DEFAULT_EMBEDDER, Settings
 from rag.corpus import Document, corpus_fingerprint, load_corpus
 from rag.embedders import Embedder, make_embedder
@@ -42,9 +42,10 @@ from rag.vector_index import FaissVectorIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 STORE = "chunks.sqlite"
+SENTENCES = "sentences.npy"  # float16 vectors of each passage's sentences, by sentence id
 # Called as progress(stage, done, total) while a build runs.
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -69,6 +70,7 @@ class Manifest(BaseModel):
     corpus_fingerprint: str
     documents: int
     passages: int
+    sentences: int
     vector_index: str
     built_at: str
 
@@ -92,6 +94,7 @@ class Index:
     store: ChunkStore
     vectors: FaissVectorIndex
     bm25: BM25Index
+    sentence_vectors: np.ndarray
 
 
 def _embed_hash(embedder: Embedder, text: str) -> bytes:
@@ -165,18 +168,26 @@ def load_index(index_dir: Path, settings: Settings, embedder: Embedder | None = 
         store = ChunkStore(index_dir / STORE)
         vectors = FaissVectorIndex.load(index_dir, manifest.vector_index, settings)
         bm25 = BM25Index.load(index_dir)
+        sentence_vectors = np.load(index_dir / SENTENCES, mmap_mode="r", allow_pickle=False)
         counts = {len(vectors), store.count_passages(), manifest.passages}
+        sentence_counts = {len(sentence_vectors), store.count_sentences(), manifest.sentences}
     except (RuntimeError, OSError, sqlite3.Error, ValueError, KeyError) as exc:
         raise IndexCorruptError(
             f"the index at {index_dir} is damaged ({type(exc).__name__}: {exc}); "
             f"rebuild it with: rag index --index {index_dir}"
         ) from exc
-    if len(counts) != 1 or vectors.dimension != manifest.embedder.dimension:
+    if (
+        len(counts) != 1
+        or len(sentence_counts) != 1
+        or vectors.dimension != manifest.embedder.dimension
+        or sentence_vectors.shape[1:] != (manifest.embedder.dimension,)
+    ):
         raise IndexCorruptError(
-            f"the index at {index_dir} is inconsistent (passage counts {sorted(counts)}); "
+            f"the index at {index_dir} is inconsistent (passage counts {sorted(counts)}, "
+            f"sentence counts {sorted(sentence_counts)}); "
             f"rebuild it with: rag index --index {index_dir}"
         )
-    return Index(index_dir, manifest, settings, embedder, store, vectors, bm25)
+    return Index(index_dir, manifest, settings, embedder, store, vectors, bm25, sentence_vectors)
 
 
 def _previous_vectors(
@@ -185,43 +196,54 @@ def _previous_vectors(
     """A lookup of vectors already embedded in the index at `index_dir`, by embedding hash."""
     try:
         old = load_index(index_dir, settings, embedder)
-        hashes = old.store.hashes()
+        passages = old.store.hashes("passages")
+        sentences = old.store.hashes("sentences")
     except RagError:
         return lambda wanted: {}
 
     def lookup(wanted: list[bytes]) -> dict[bytes, np.ndarray]:
-        found = [h for h in wanted if h in hashes]
-        if not found:
-            return {}
-        vectors = old.vectors.reconstruct([hashes[h] for h in found])
-        return dict(zip(found, vectors, strict=True))
+        known: dict[bytes, np.ndarray] = {}
+        in_passages = [h for h in wanted if h in passages]
+        if in_passages:
+            vectors = old.vectors.reconstruct([passages[h] for h in in_passages])
+            known.update(zip(in_passages, vectors, strict=True))
+        in_sentences = [h for h in wanted if h in sentences and h not in known]
+        if in_sentences:
+            rows = old.sentence_vectors[[sentences[h] for h in in_sentences]]
+            known.update(zip(in_sentences, rows.astype(np.float32), strict=True))
+        return known
 
     return lookup
 
 
-def _embed_passages(
+def _embed_texts(
     texts: list[str],
     embedder: Embedder,
     previous: Callable[[list[bytes]], dict[bytes, np.ndarray]],
+    stage: str,
     progress: ProgressCallback | None,
 ) -> tuple[np.ndarray, list[bytes], int]:
+    """Vectors of `texts`, each distinct text embedded once and only if `previous` lacks it."""
     hashes = [_embed_hash(embedder, t) for t in texts]
     known = previous(hashes)
-    todo = [i for i, h in enumerate(hashes) if h not in known]
-    vectors = np.empty((len(texts), embedder.dimension), dtype=np.float32)
-    for i, h in enumerate(hashes):
-        if h in known:
-            vectors[i] = known[h]
+    todo: dict[bytes, str] = {}
+    for h, text in zip(hashes, texts, strict=True):
+        if h not in known:
+            todo.setdefault(h, text)
     done = 0
 
     def advance(n: int) -> None:
         nonlocal done
         done += n
         if progress:
-            progress("embedding", done, len(todo))
+            progress(stage, done, len(todo))
 
     if todo:
-        vectors[todo] = embedder.encode_passages([texts[i] for i in todo], advance)
+        fresh = embedder.encode_passages(list(todo.values()), advance)
+        known.update(zip(todo, fresh, strict=True))
+    vectors = np.empty((len(texts), embedder.dimension), dtype=np.float32)
+    for i, h in enumerate(hashes):
+        vectors[i] = known[h]
     return vectors, hashes, len(todo)
 
 
@@ -274,8 +296,14 @@ def write_index(
         chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
     )
     texts = [p.text for p in passages]
+    sentences = [(pid, a, b) for pid, p in enumerate(passages) for a, b in sentence_spans(p)]
+    sentence_texts = [passages[pid].text[a - passages[pid].start : b - passages[pid].start]
+                      for pid, a, b in sentences]  # fmt: skip
     previous = _previous_vectors(index_dir, embedder, settings)
-    vectors, hashes, embedded = _embed_passages(texts, embedder, previous, progress)
+    vectors, hashes, embedded = _embed_texts(texts, embedder, previous, "passages", progress)
+    sentence_vectors, sentence_hashes, embedded_sentences = _embed_texts(
+        sentence_texts, embedder, previous, "sentences", progress
+    )
 
     building = index_dir.with_name(f".{index_dir.name}.build-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     building.mkdir()
@@ -286,7 +314,13 @@ def write_index(
         vector_index.save(building)
         language = {d.id: d.language for d in documents}
         BM25Index.build(texts, [language[p.doc_id] for p in passages]).save(building)
-        write_store(building / STORE, documents, zip(passages, hashes, strict=True))
+        np.save(building / SENTENCES, sentence_vectors.astype(np.float16), allow_pickle=False)
+        write_store(
+            building / STORE,
+            documents,
+            zip(passages, hashes, strict=True),
+            ((pid, a, b, h) for (pid, a, b), h in zip(sentences, sentence_hashes, strict=True)),
+        )
         manifest = Manifest(
             format_version=FORMAT_VERSION,
             rag_version=__version__,
@@ -300,6 +334,7 @@ def write_index(
             corpus_fingerprint=corpus_fingerprint(documents),
             documents=len(documents),
             passages=len(passages),
+            sentences=len(sentences),
             vector_index=vector_index.kind,
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
@@ -311,7 +346,10 @@ def write_index(
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
-    return BuildReport(manifest, embedded, len(passages) - embedded, time.perf_counter() - started)
+    reused = len(passages) + len(sentences) - embedded - embedded_sentences
+    return BuildReport(
+        manifest, embedded + embedded_sentences, reused, time.perf_counter() - started
+    )
 
 
 def build_index(

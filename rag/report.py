@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rag.errors import MissingExtraError
-from rag.evaluation import METRICS, EvalReport
+from rag.evaluation import HIGHLIGHT, METRICS, EvalReport
 
 
 def print_report(report: EvalReport, console: Console, max_misses: int = 20) -> None:
@@ -24,20 +24,17 @@ def print_report(report: EvalReport, console: Console, max_misses: int = 20) -> 
     table.add_column("metric")
     for mode in modes:
         table.add_column(mode, justify="right")
-    groups = list(report.runs[modes[0]])
-    for g, group in enumerate(groups):
-        for i, metric in enumerate(METRICS):
+    rows = [*METRICS, HIGHLIGHT]
+    for group in report.runs[modes[0]]:
+        for i, metric in enumerate(rows):
             values = [report.runs[m][group][metric] for m in modes]
-            best = max(values)
             cells = [
-                f"[bold]{v:.3f}[/]" if v == best and len(modes) > 1 else f"{v:.3f}" for v in values
+                f"[bold]{v:.3f}[/]" if v == max(values) and len(modes) > 1 else f"{v:.3f}"
+                for v in values
             ]
-            n = str(int(report.runs[modes[0]][group]["n"])) if i == 0 else ""
-            table.add_row(
-                group if i == 0 else "", n, metric, *cells, end_section=i == len(METRICS) - 1
-            )
-        if g == len(groups) - 1:
-            break
+            is_first, is_last = i == 0, i == len(rows) - 1
+            n = str(int(report.runs[modes[0]][group]["n"])) if is_first else ""
+            table.add_row(group if is_first else "", n, metric, *cells, end_section=is_last)
     console.print(table)
     for mode in modes:
         missed = report.misses.get(mode, [])

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from rag.config import SEARCH_MODES
 from rag.dates import parse_date
 from rag.errors import InvalidQueryError
 from rag.fusion import convex_fusion, reciprocal_rank_fusion
 from rag.index import Index
 from rag.language import detect_language
+from rag.sentences import Highlight, SentenceScores, highlights, pool, score_sentences
 from rag.store import StoredPassage
 
 
@@ -32,6 +35,7 @@ class SearchResult:
     start: int
     end: int
     text: str
+    highlights: list[Highlight] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -84,25 +88,37 @@ def allowed_passages(index: Index, filters: SearchFilters | None) -> list[int] |
 
 
 def _rank(
-    index: Index, query: str, mode: str, n: int, allowed: list[int] | None, language: str
-) -> list[tuple[int, float]]:
+    index: Index,
+    query: str,
+    vector: np.ndarray | None,
+    mode: str,
+    n: int,
+    allowed: list[int] | None,
+    language: str,
+) -> tuple[list[tuple[int, float]], SentenceScores]:
+    """Ranked (passage id, score), and the sentence scores computed on the way."""
     if allowed is not None and not allowed:
-        return []
-    if mode == "bm25":
-        return index.bm25.search(query, n, allowed)
-    vector = index.embedder.encode_queries([query])[0]
+        return [], {}
+    if mode == "bm25" or vector is None:
+        return index.bm25.search(query, n, allowed), {}
+    settings = index.settings
     dense = index.vectors.search(vector, n, allowed)
     if mode == "dense":
-        return dense
+        sentences = score_sentences(index, vector, [pid for pid, _ in dense])
+        return pool(dense, sentences, settings.sentence_weight), sentences
     lexical_scores = index.bm25.scores(query)
     lexical = index.bm25.search(lexical_scores, n, allowed)
-    settings = index.settings
     if settings.fusion == "rrf":
-        return reciprocal_rank_fusion([dense, lexical], k=settings.rrf_k)
+        return reciprocal_rank_fusion([dense, lexical], k=settings.rrf_k), {}
     # Score every candidate of either list with both retrievers, so that a passage found by
     # one of them is not taken for a zero by the other.
     union = sorted({pid for pid, _ in dense} | {pid for pid, _ in lexical})
-    dense_all = list(zip(union, index.vectors.scores(vector, union).tolist(), strict=True))
+    sentences = score_sentences(index, vector, union)
+    dense_all = pool(
+        list(zip(union, index.vectors.scores(vector, union).tolist(), strict=True)),
+        sentences,
+        settings.sentence_weight,
+    )
     lexical_all = [(pid, float(lexical_scores[pid])) for pid in union]
     languages = index.store.languages(union)
     same = settings.bm25_weight
@@ -111,7 +127,7 @@ def _rank(
     def weight(pid: int) -> float:
         return same if languages[pid] == language else other
 
-    return convex_fusion(dense_all, lexical_all, weight)
+    return convex_fusion(dense_all, lexical_all, weight), sentences
 
 
 def _without_overlaps(
@@ -135,14 +151,21 @@ def search(
     k: int = 5,
     mode: str = "hybrid",
     filters: SearchFilters | None = None,
+    highlight: bool = True,
 ) -> SearchResponse:
-    """The `k` best passages for `query`, best first, with their sources."""
+    """The `k` best passages for `query`, best first, with their sources and highlights."""
     query = validate_query(index, query, k, mode)
     allowed = allowed_passages(index, filters)
     n = max(index.settings.candidates, 3 * k)
     language = detect_language(query)
-    ranked = _rank(index, query, mode, n, allowed, language)
+    vector = None if mode == "bm25" and not highlight else index.embedder.encode_queries([query])[0]
+    ranked, sentences = _rank(index, query, vector, mode, n, allowed, language)
     passages = index.store.passages([pid for pid, _ in ranked])
+    kept = _without_overlaps(ranked, passages, k)
+    if highlight and vector is not None:
+        missing = [p.id for p, _ in kept if p.id not in sentences]
+        sentences.update(score_sentences(index, vector, missing))
+    margin = index.settings.highlight_margin
     results = [
         SearchResult(
             rank=rank,
@@ -154,7 +177,10 @@ def search(
             start=p.start,
             end=p.end,
             text=p.text,
+            highlights=highlights(sentences.get(p.id, []), p.start, p.text, margin)
+            if highlight
+            else [],
         )
-        for rank, (p, score) in enumerate(_without_overlaps(ranked, passages, k), start=1)
+        for rank, (p, score) in enumerate(kept, start=1)
     ]
     return SearchResponse(query=query, mode=mode, lang=language, results=results)

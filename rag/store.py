@@ -25,7 +25,13 @@ CREATE TABLE passages (
     id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(id),
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, embed_hash BLOB NOT NULL
 );
+CREATE TABLE sentences (
+    id INTEGER PRIMARY KEY, passage_id INTEGER NOT NULL REFERENCES passages(id),
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, embed_hash BLOB NOT NULL
+);
 CREATE INDEX passages_doc ON passages(doc_id);
+CREATE INDEX sentences_passage ON sentences(passage_id);
+CREATE INDEX sentences_hash ON sentences(embed_hash);
 CREATE INDEX passages_hash ON passages(embed_hash);
 CREATE INDEX documents_date ON documents(date);
 """
@@ -61,8 +67,12 @@ def write_store(
     path: Path,
     documents: Iterable[Document],
     passages: Iterable[tuple[Passage, bytes]],
+    sentences: Iterable[tuple[int, int, int, bytes]] = (),
 ) -> None:
-    """Write a new store at `path` (which must not exist) with passages numbered from 0."""
+    """Write a new store at `path` (which must not exist) with passages numbered from 0.
+
+    `sentences` are (passage id, start, end, embedding hash), numbered from 0 in that order.
+    """
     con = sqlite3.connect(path)
     try:
         con.executescript(SCHEMA)
@@ -73,6 +83,10 @@ def write_store(
         con.executemany(
             "INSERT INTO passages VALUES (?, ?, ?, ?, ?)",
             ((i, p.doc_id, p.start, p.end, h) for i, (p, h) in enumerate(passages)),
+        )
+        con.executemany(
+            "INSERT INTO sentences VALUES (?, ?, ?, ?, ?)",
+            ((i, *sentence) for i, sentence in enumerate(sentences)),
         )
         con.commit()
     finally:
@@ -144,10 +158,28 @@ class ChunkStore:
         )
         return [row[0] for row in rows]
 
-    def hashes(self) -> dict[bytes, int]:
-        """Embedding-input hash -> a passage id that has it, for reusing vectors."""
-        rows = self._connect().execute("SELECT embed_hash, min(id) FROM passages GROUP BY 1")
+    def hashes(self, table: str = "passages") -> dict[bytes, int]:
+        """Embedding-input hash -> a passage (or sentence) id that has it, for reusing vectors."""
+        if table not in ("passages", "sentences"):
+            raise ValueError(table)
+        rows = self._connect().execute(f"SELECT embed_hash, min(id) FROM {table} GROUP BY 1")
         return {bytes(h): i for h, i in rows}
+
+    def count_sentences(self) -> int:
+        return int(self._connect().execute("SELECT count(*) FROM sentences").fetchone()[0])
+
+    def sentences_of(self, passage_ids: Sequence[int]) -> dict[int, list[tuple[int, int, int]]]:
+        """Passage id -> its sentences as (sentence id, start, end), in text order."""
+        marks = ",".join("?" * len(passage_ids))
+        rows = self._connect().execute(
+            f'SELECT passage_id, id, start, "end" FROM sentences WHERE passage_id IN ({marks}) '
+            "ORDER BY id",
+            [int(i) for i in passage_ids],
+        )
+        found: dict[int, list[tuple[int, int, int]]] = {}
+        for pid, sid, start, end in rows:
+            found.setdefault(pid, []).append((sid, start, end))
+        return found
 
     def documents(self) -> list[DocumentSummary]:
         rows = self._connect().execute(

@@ -69,6 +69,10 @@ def test_search_get_answers_the_mayor_question_with_its_source(client: httpx.Cli
     assert first["doc_id"] == HANGZHOU and "Liyi" in first["text"]
     doc = client.get(f"/documents/{first['doc_id']}").json()
     assert doc["text"][first["start"] : first["end"]] == first["text"]
+    assert first["highlights"] and all(
+        doc["text"][h["start"] : h["end"]] == h["text"] for h in first["highlights"]
+    )
+    assert any("Liyi" in h["text"] for h in first["highlights"])
 
 
 def test_search_post_with_filters_in_english(client: httpx.Client) -> None:

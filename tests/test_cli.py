@@ -29,9 +29,11 @@ def test_search_json_answers_in_both_languages(built_index_dir: Path) -> None:
         assert len(payload["results"]) == 3
         first = payload["results"][0]
         assert set(first) == {
-            "rank", "score", "doc_id", "title", "date", "source", "start", "end", "text"
+            "rank", "score", "doc_id", "title", "date", "source", "start", "end", "text",
+            "highlights",
         }  # fmt: skip
         assert first["doc_id"] == HANGZHOU and "Liyi" in first["text"]
+        assert any("Liyi" in h["text"] for h in first["highlights"])
 
 
 def test_readable_output_shows_score_title_date_and_passage(built_index_dir: Path) -> None:

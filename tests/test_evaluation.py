@@ -7,7 +7,7 @@ import pytest
 from conftest import CORPUS, ROOT
 
 from rag.corpus import load_corpus
-from rag.evaluation import METRICS, score_modes
+from rag.evaluation import HIGHLIGHT, METRICS, score_modes
 from rag.gold import is_relevant, load_gold
 from rag.index import Index
 from rag.search import search
@@ -38,8 +38,9 @@ def test_report_has_every_mode_group_and_metric(gold_report) -> None:
         assert groups["all"]["n"] == len(questions)
         assert groups["fr"]["n"] + groups["en"]["n"] == len(questions)
         for row in groups.values():
-            assert set(row) == {*METRICS, "n"}
-            assert all(0.0 <= row[m] <= 1.0 for m in METRICS)
+            assert set(row) == {*METRICS, HIGHLIGHT, "n"}
+            assert all(0.0 <= row[m] <= 1.0 for m in [*METRICS, HIGHLIGHT])
+            assert row[HIGHLIGHT] <= row["recall@1"]  # a highlight counts in a relevant top 1
             assert row["recall@1"] <= row["recall@5"] <= row["recall@10"]
 
 
@@ -47,9 +48,14 @@ def test_metrics_match_a_hand_count(gold_report, default_index: Index) -> None:
     """Recall@k and MRR@10 from ranx equal the ones counted directly from search results."""
     questions, report = gold_report
     for mode in ("dense", "hybrid"):
-        ranks = []
+        ranks, highlighted = [], 0
         for q in questions:
             results = search(default_index, q.question, 10, mode).results
+            highlighted += any(
+                is_relevant(a, results[0].doc_id, h.start, h.end)
+                for a in q.answers
+                for h in results[0].highlights
+            )
             hits = [
                 r.rank
                 for r in results
@@ -62,6 +68,7 @@ def test_metrics_match_a_hand_count(gold_report, default_index: Index) -> None:
             expected = sum(1 for r in ranks if r and r <= k) / n
             assert got[f"recall@{k}"] == pytest.approx(expected, abs=1e-4)  # rounded to 4
         assert got["mrr@10"] == pytest.approx(sum(1 / r for r in ranks if r) / n, abs=1e-4)
+        assert got[HIGHLIGHT] == pytest.approx(highlighted / n, abs=1e-4)
         missed = {m.id for m in report.misses[mode]}
         assert missed == {q.id for q, r in zip(questions, ranks, strict=True) if r is None}
 

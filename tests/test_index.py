@@ -48,9 +48,10 @@ def test_manifest_says_how_the_index_was_built(built_index_dir: Path) -> None:
     }  # fmt: skip
     assert manifest["chunking"] == {"size": settings.chunk_size, "overlap": settings.chunk_overlap}
     assert manifest["documents"] == 5 and manifest["passages"] > 5
-    assert manifest["vector_index"] == "flat" and manifest["format_version"] == 1
+    assert manifest["sentences"] > manifest["passages"]
+    assert manifest["vector_index"] == "flat" and manifest["format_version"] == 2
     assert len(manifest["corpus_fingerprint"]) == 64 and manifest["built_at"]
-    assert {"vectors.faiss", "chunks.sqlite", "bm25", MANIFEST} <= {
+    assert {"vectors.faiss", "chunks.sqlite", "bm25", "sentences.npy", MANIFEST} <= {
         p.name for p in built_index_dir.iterdir()
     }
 
@@ -60,10 +61,14 @@ def test_rebuilding_an_unchanged_corpus_embeds_nothing(tmp_path: Path) -> None:
     settings = Settings(index_dir=tmp_path / "index")
     first = CountingEmbedder()
     report = write_index(docs, settings.index_dir, settings, first)
-    assert report.embedded == first.embedded == report.manifest.passages
+    m = report.manifest
+    assert report.embedded == first.embedded  # each distinct passage and sentence, once
+    assert m.passages < first.embedded <= m.passages + m.sentences
+    assert report.embedded + report.reused == m.passages + m.sentences
     second = CountingEmbedder()
     again = write_index(docs, settings.index_dir, settings, second)
-    assert (again.embedded, second.embedded, again.reused) == (0, 0, report.manifest.passages)
+    assert (again.embedded, second.embedded) == (0, 0)
+    assert again.reused == m.passages + m.sentences
     assert index_matches(settings.index_dir, docs, settings)
 
     # Change one document: only its changed passages are embedded again.
@@ -75,7 +80,7 @@ def test_rebuilding_an_unchanged_corpus_embeds_nothing(tmp_path: Path) -> None:
     ]
     third = CountingEmbedder()
     partial = write_index(changed, settings.index_dir, settings, third)
-    assert 0 < third.embedded <= 2
+    assert 0 < third.embedded <= 3  # the last passage and its new sentence (maybe a split one)
     assert not index_matches(settings.index_dir, docs, settings)
     index = load_index(settings.index_dir, settings, third)
     reused = index.vectors.reconstruct(list(range(partial.manifest.passages)))
@@ -103,6 +108,8 @@ def test_missing_index(tmp_path: Path) -> None:
         (lambda d: (d / "vectors.faiss").write_bytes(b"\0" * 64), "damaged"),
         (lambda d: (d / "chunks.sqlite").write_bytes(b"not a database" * 100), "damaged"),
         (lambda d: (d / "bm25" / "vocab.index.json").unlink(), "damaged"),
+        (lambda d: (d / "sentences.npy").write_bytes(b"\x93NUMPY garbage"), "damaged"),
+        (lambda d: (d / "sentences.npy").unlink(), "damaged"),
         (
             lambda d: (d / MANIFEST).write_text(
                 (d / MANIFEST).read_text().replace('"passages": ', '"passages": 1')

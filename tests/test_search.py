@@ -107,3 +107,22 @@ def test_rrf_fusion_is_still_available(default_index: Index) -> None:
     )
     first = search(rrf, "Qui est le maire de Hangzhou ?", 3).results[0]
     assert first.doc_id == HANGZHOU and first.score < 0.05  # an RRF score, 1/(60+1)+...
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_highlights_are_sentences_of_the_passage(default_index: Index, mode: str) -> None:
+    results = search(default_index, "Who is the mayor of Hangzhou?", 5, mode).results
+    for r in results:
+        assert r.highlights
+        doc = default_index.store.document(r.doc_id)
+        assert doc is not None
+        for h in r.highlights:
+            assert r.start <= h.start < h.end <= r.end
+            assert doc.text[h.start : h.end] == h.text
+    top = search(default_index, "Who is the mayor of Hangzhou?").results[0]
+    assert any("Liyi" in h.text for h in top.highlights)
+
+
+def test_highlights_can_be_turned_off(default_index: Index) -> None:
+    results = search(default_index, "maire", 3, "bm25", highlight=False).results
+    assert results and all(r.highlights == [] for r in results)
