@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -19,99 +19,34 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag import __version__
 from rag.config import Settings
+from rag.context import build_context
 from rag.errors import DocumentNotFoundError, InvalidQueryError, RagError
 from rag.index import Index, open_or_build_index
 from rag.language import detect_language
+from rag.schemas import (
+    EXAMPLES,
+    MAX_K,
+    MAX_QUERY_CHARS,
+    ContextAnswer,
+    ContextRequest,
+    DocumentInfo,
+    DocumentText,
+    Filters,
+    Mode,
+    Problem,
+    Result,
+    SearchAnswer,
+    SearchRequest,
+    search_tool_definition,
+)
 from rag.search import SearchFilters, search
 
 log = logging.getLogger("rag.api")
 access_log = logging.getLogger("rag.access")
-
-# The documented bounds of a request; the library enforces the same ones from Settings.
-MAX_K = 100
-MAX_QUERY_CHARS = 1000
-EXAMPLES: dict[str, Any] = {
-    "fr": {"query": "Qui est le maire de Hangzhou ?", "k": 5, "mode": "hybrid"},
-    "en": {"query": "Who is the mayor of Hangzhou?", "k": 3, "mode": "hybrid"},
-    "filtered": {
-        "query": "Quelles formations sur la diplomatie des villes ?",
-        "k": 5,
-        "mode": "hybrid",
-        "filters": {"date_from": "2022-01-01", "date_to": "2022-12-31"},
-    },
-}
-Mode = Literal["dense", "bm25", "hybrid"]
-
-
-class Filters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    doc_ids: list[str] | None = Field(None, description="only passages of these documents")
-    date_from: str | None = Field(None, description="ISO 8601 day or month, inclusive")
-    date_to: str | None = Field(None, description="ISO 8601 day or month, inclusive")
-
-
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": list(EXAMPLES.values())},
-    )
-    query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="the question")
-    k: int = Field(5, ge=1, le=MAX_K, description="number of passages")
-    mode: Mode = "hybrid"
-    filters: Filters | None = None
-
-
-class HighlightOut(BaseModel):
-    start: int = Field(description="offset in the document's stored text, like the passage's")
-    end: int
-    text: str
-
-
-class Result(BaseModel):
-    rank: int
-    score: float
-    doc_id: str
-    title: str
-    date: str | None
-    source: str
-    start: int = Field(description="offset of the passage in the document's stored text")
-    end: int = Field(description="end offset (exclusive): text == document.text[start:end]")
-    text: str
-    highlights: list[HighlightOut] = Field(
-        description="the sentences of the passage that best answer the question"
-    )
-
-
-class SearchAnswer(BaseModel):
-    query: str
-    lang: Literal["fr", "en"] = Field(description="detected language of the question")
-    mode: Mode
-    took_ms: float
-    results: list[Result]
-
-
-class DocumentInfo(BaseModel):
-    id: str
-    title: str
-    date: str | None
-    language: str
-    source: str
-    url: str | None
-    passages: int
-
-
-class DocumentText(DocumentInfo):
-    text: str = Field(description="the stored, normalised text that offsets refer to")
-
-
-class Problem(BaseModel):
-    error: str
-    detail: str
 
 
 def _problem(status: int, error: str, detail: str, **extra: Any) -> JSONResponse:
@@ -283,6 +218,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> SearchAnswer:
         """Ranked passages for `query`, with their sources, optionally filtered."""
         return answer(index, body)
+
+    @api.post("/context", response_model=ContextAnswer, tags=["chatbots"])
+    async def context(
+        index: Annotated[Index, Depends(_index)], body: ContextRequest
+    ) -> ContextAnswer:
+        """The top passages as one numbered, size-bounded text block, with its citations."""
+        f = body.filters
+        filters = SearchFilters(f.doc_ids, f.date_from, f.date_to) if f else None
+        block = build_context(index, body.query, body.k, body.mode, filters, body.max_chars)
+        return ContextAnswer.model_validate(block, from_attributes=True)
+
+    @api.get("/tool-schema", tags=["chatbots"])
+    async def tool_schema() -> dict[str, Any]:
+        """An OpenAI-compatible tool definition of `search`, for function-calling assistants."""
+        return search_tool_definition()
 
     @api.get("/documents", response_model=list[DocumentInfo], tags=["documents"])
     def documents(index: Annotated[Index, Depends(_index)]) -> list[DocumentInfo]:

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,3 +47,39 @@ def corpus_copy(tmp_path: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(CORPUS, target)
     return target
+
+
+def start_server(index_dir: Path, corpus_dir: Path, **env: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", "2",
+         "--index", str(index_dir), "--corpus", str(corpus_dir)],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env={**os.environ, **env},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    log = []
+    for line in proc.stderr:
+        log.append(line)
+        m = re.search(r"rag running on (http://127\.0\.0\.1:\d+)", line)
+        if m:
+            # Keep draining the log so the server never blocks on a full pipe.
+            threading.Thread(target=proc.stderr.read, daemon=True).start()
+            return proc, m.group(1)
+    proc.wait()
+    proc.stderr.close()
+    raise AssertionError("server did not start:\n" + "".join(log))
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+    if proc.stderr:
+        proc.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def server(built_index_dir: Path) -> Iterator[str]:
+    """A real `rag serve` of the default index on a free loopback port, for the whole session."""
+    proc, url = start_server(built_index_dir, CORPUS)
+    yield url
+    stop(proc)

@@ -1,56 +1,18 @@
 """The HTTP API against a real `rag serve` process on a loopback port, spoken to with httpx."""
 
-import os
-import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CORPUS, HANGZHOU
+from conftest import CORPUS, HANGZHOU, start_server, stop
 
 pytestmark = pytest.mark.slow
 API_KEY = "s3cret-key"
-
-
-def start_server(index_dir: Path, corpus_dir: Path, **env: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", "2",
-         "--index", str(index_dir), "--corpus", str(corpus_dir)],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        env={**os.environ, **env},
-    )  # fmt: skip
-    assert proc.stderr is not None
-    log = []
-    for line in proc.stderr:
-        log.append(line)
-        m = re.search(r"rag running on (http://127\.0\.0\.1:\d+)", line)
-        if m:
-            # Keep draining the log so the server never blocks on a full pipe.
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
-            return proc, m.group(1)
-    proc.wait()
-    proc.stderr.close()
-    raise AssertionError("server did not start:\n" + "".join(log))
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    proc.wait(timeout=30)
-    if proc.stderr:
-        proc.stderr.close()
-
-
-@pytest.fixture(scope="module")
-def server(built_index_dir: Path) -> Iterator[str]:
-    proc, url = start_server(built_index_dir, CORPUS)
-    yield url
-    stop(proc)
 
 
 @pytest.fixture(scope="module")
