@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU build of torch first (from the local wheel), or pip resolves a CUDA build of GBs.
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[st,eval,test]"
+	$(PY) -m pip install -q -e ".[st,eval,langchain,test]"
 	touch $@
 
 install: $(VENV)/.installed
