@@ -27,6 +27,7 @@ from rag.context import build_context
 from rag.errors import DocumentNotFoundError, InvalidQueryError, RagError
 from rag.index import Index, open_or_build_index
 from rag.language import detect_language
+from rag.mcp_server import create_mcp_server
 from rag.schemas import (
     EXAMPLES,
     MAX_K,
@@ -95,9 +96,39 @@ async def _index(request: Request) -> Index:
     return index
 
 
+class LateASGIApp:
+    """An ASGI app that is set after start-up (the MCP server needs the loaded index), behind
+    the same API key as the routes."""
+
+    def __init__(self, api_key: str | None) -> None:
+        self.app: Callable[..., Awaitable[None]] | None = None
+        self._api_key = api_key
+
+    def _authorized(self, scope: MutableMapping[str, Any]) -> bool:
+        if self._api_key is None:
+            return True
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+        return secrets.compare_digest(given.encode(), self._api_key.encode())
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not self._authorized(scope):
+            response = _problem(
+                401, "unauthorized", "missing or wrong API key; send it as X-API-Key"
+            )
+            await response(scope, receive, send)
+            return
+        if self.app is None:
+            response = _problem(503, "unavailable", "the index is still loading; try again shortly")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     expected_key = settings.api_key.get_secret_value() if settings.api_key else None
+    mcp_app = LateASGIApp(expected_key)
     key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
     bearer = HTTPBearer(auto_error=False)
 
@@ -123,9 +154,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Load the model weights and the language detector now, not in the first request.
         await run_in_threadpool(search, index, EXAMPLES["fr"]["query"], 1)
         detect_language(EXAMPLES["en"]["query"])
+        mcp = create_mcp_server(index)
+        # Stateless JSON: any worker process can answer any MCP request.
+        mcp_app.app = mcp.streamable_http_app(
+            streamable_http_path="/", stateless_http=True, json_response=True
+        )
         app.state.index = index
         log.info("index loaded from %s", settings.index_dir)
-        yield
+        async with mcp.session_manager.run():
+            yield
         app.state.index = None
 
     app = FastAPI(
@@ -276,4 +313,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
 
     app.include_router(api)
+    app.mount("/mcp", mcp_app)
     return app

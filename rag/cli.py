@@ -240,5 +240,17 @@ def serve_command(
             fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
 
 
+@app.command("mcp")
+def mcp_command(index: IndexOpt = None, corpus: CorpusOpt = None) -> None:
+    """Serve the search tool and the documents over MCP on stdio (for assistants)."""
+    from rag.index import open_or_build_index
+    from rag.mcp_server import create_mcp_server
+
+    settings = make_settings(index_dir=index, corpus_dir=corpus)
+    with user_errors():
+        loaded = open_or_build_index(settings)
+    create_mcp_server(loaded).run("stdio")
+
+
 if __name__ == "__main__":
     app()

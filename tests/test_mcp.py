@@ -1,0 +1,58 @@
+"""The MCP server end to end with the official SDK's own client, over stdio and over HTTP."""
+
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, HANGZHOU, start_server, stop
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+pytestmark = pytest.mark.slow
+
+
+async def _exercise(client: Client) -> None:
+    tools = (await client.list_tools()).tools
+    assert [t.name for t in tools] == ["search"]
+    assert "question" in tools[0].input_schema["properties"]
+    for question in ("Qui est le maire de Hangzhou ?", "Who is the mayor of Hangzhou?"):
+        result = await client.call_tool("search", {"question": question, "k": 2})
+        assert not result.is_error
+        top = result.structured_content["results"][0]
+        assert top["doc_id"] == HANGZHOU and any("Liyi" in h["text"] for h in top["highlights"])
+    refused = await client.call_tool("search", {"question": "   "})
+    assert refused.is_error and "the question is empty" in refused.content[0].text
+    resources = (await client.list_resources()).resources
+    assert len(resources) == 5
+    uri = f"rag://documents/{HANGZHOU}"
+    assert uri in {str(r.uri) for r in resources}
+    contents = (await client.read_resource(uri)).contents
+    assert contents[0].text.startswith("Hangzhou accueille le Conseil mondial")
+
+
+async def test_mcp_over_stdio(built_index_dir: Path) -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "rag.cli", "mcp", "--index", str(built_index_dir)]
+    )
+    async with Client(params) as client:
+        await _exercise(client)
+
+
+async def test_mcp_over_streamable_http(server: str) -> None:
+    async with Client(f"{server}/mcp/") as client:
+        await _exercise(client)
+
+
+async def test_mcp_over_http_needs_the_api_key(built_index_dir: Path) -> None:
+    import httpx
+
+    proc, url = start_server(built_index_dir, CORPUS, RAG_API_KEY="k3y")
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            refused = await http.post(f"{url}/mcp/", json={})
+            assert refused.status_code == 401 and refused.json()["error"] == "unauthorized"
+            # With the key, the request reaches the MCP server, which judges the message itself.
+            passed = await http.post(f"{url}/mcp/", json={}, headers={"X-API-Key": "k3y"})
+            assert passed.status_code != 401
+    finally:
+        stop(proc)
