@@ -95,39 +95,42 @@ def _rank(
     n: int,
     allowed: list[int] | None,
     language: str,
-) -> tuple[list[tuple[int, float]], SentenceScores]:
-    """Ranked (passage id, score), and the sentence scores computed on the way."""
+) -> tuple[list[tuple[int, float]], SentenceScores, dict[int, StoredPassage]]:
+    """Ranked (passage id, score), with the sentence scores and stored passages read on the
+    way (the caller reads the ones still missing)."""
     if allowed is not None and not allowed:
-        return [], {}
+        return [], {}, {}
     if mode == "bm25" or vector is None:
-        return index.bm25.search(query, n, allowed), {}
+        return index.bm25.search(query, n, allowed), {}, {}
     settings = index.settings
+    weight_of_sentences = settings.sentence_weight
     dense = index.vectors.search(vector, n, allowed)
     if mode == "dense":
-        sentences = score_sentences(index, vector, [pid for pid, _ in dense])
-        return pool(dense, sentences, settings.sentence_weight), sentences
+        if not weight_of_sentences:
+            return dense, {}, {}
+        scored = score_sentences(index, vector, [pid for pid, _ in dense])
+        return pool(dense, scored, weight_of_sentences), scored, {}
     lexical_scores = index.bm25.scores(query)
     lexical = index.bm25.search(lexical_scores, n, allowed)
     if settings.fusion == "rrf":
-        return reciprocal_rank_fusion([dense, lexical], k=settings.rrf_k), {}
+        return reciprocal_rank_fusion([dense, lexical], k=settings.rrf_k), {}, {}
     # Score every candidate of either list with both retrievers, so that a passage found by
     # one of them is not taken for a zero by the other.
     union = sorted({pid for pid, _ in dense} | {pid for pid, _ in lexical})
-    sentences = score_sentences(index, vector, union)
-    dense_all = pool(
-        list(zip(union, index.vectors.scores(vector, union).tolist(), strict=True)),
-        sentences,
-        settings.sentence_weight,
-    )
+    dense_all = list(zip(union, index.vectors.scores(vector, union).tolist(), strict=True))
+    sentences: SentenceScores = {}
+    if weight_of_sentences:
+        sentences = score_sentences(index, vector, union)
+        dense_all = pool(dense_all, sentences, weight_of_sentences)
     lexical_all = [(pid, float(lexical_scores[pid])) for pid in union]
-    languages = index.store.languages(union)
+    passages = index.store.passages(union)
     same = settings.bm25_weight
     other = same * settings.cross_language_bm25_factor
 
     def weight(pid: int) -> float:
-        return same if languages[pid] == language else other
+        return same if passages[pid].language == language else other
 
-    return convex_fusion(dense_all, lexical_all, weight), sentences
+    return convex_fusion(dense_all, lexical_all, weight), sentences, passages
 
 
 def _without_overlaps(
@@ -159,8 +162,8 @@ def search(
     n = max(index.settings.candidates, 3 * k)
     language = detect_language(query)
     vector = None if mode == "bm25" and not highlight else index.embedder.encode_queries([query])[0]
-    ranked, sentences = _rank(index, query, vector, mode, n, allowed, language)
-    passages = index.store.passages([pid for pid, _ in ranked])
+    ranked, sentences, passages = _rank(index, query, vector, mode, n, allowed, language)
+    passages.update(index.store.passages([pid for pid, _ in ranked if pid not in passages]))
     kept = _without_overlaps(ranked, passages, k)
     if highlight and vector is not None:
         missing = [p.id for p, _ in kept if p.id not in sentences]

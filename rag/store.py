@@ -122,16 +122,6 @@ class ChunkStore:
         )
         return {row[0]: StoredPassage(*row) for row in rows}
 
-    def languages(self, ids: Sequence[int]) -> dict[int, str]:
-        """The document language of each passage in `ids`."""
-        marks = ",".join("?" * len(ids))
-        rows = self._connect().execute(
-            f"SELECT p.id, d.language FROM passages p JOIN documents d ON d.id = p.doc_id "
-            f"WHERE p.id IN ({marks})",
-            [int(i) for i in ids],
-        )
-        return dict(rows.fetchall())
-
     def passage_ids(
         self,
         doc_ids: Sequence[str] | None = None,
