@@ -26,7 +26,6 @@ from rag.config import Settings
 from rag.context import build_context
 from rag.errors import DocumentNotFoundError, InvalidQueryError, RagError
 from rag.index import Index, open_or_build_index
-from rag.language import detect_language
 from rag.mcp_server import create_mcp_server
 from rag.schemas import (
     EXAMPLES,
@@ -96,6 +95,15 @@ async def _index(request: Request) -> Index:
     return index
 
 
+def _key_matches(given: str | None, expected: str) -> bool:
+    return given is not None and secrets.compare_digest(given.encode(), expected.encode())
+
+
+def _filters(body: SearchRequest) -> SearchFilters | None:
+    f = body.filters
+    return SearchFilters(f.doc_ids, f.date_from, f.date_to) if f else None
+
+
 class LateASGIApp:
     """An ASGI app that is set after start-up (the MCP server needs the loaded index), behind
     the same API key as the routes."""
@@ -109,7 +117,7 @@ class LateASGIApp:
             return True
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
         given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
-        return secrets.compare_digest(given.encode(), self._api_key.encode())
+        return _key_matches(given, self._api_key)
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and not self._authorized(scope):
@@ -138,8 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> None:
         if expected_key is None:
             return
-        given = key or (auth.credentials if auth else None)
-        if given is None or not secrets.compare_digest(given.encode(), expected_key.encode()):
+        if not _key_matches(key or (auth.credentials if auth else None), expected_key):
             raise HTTPException(
                 401, "missing or wrong API key; send it as X-API-Key or Authorization: Bearer"
             )
@@ -153,7 +160,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         index = await run_in_threadpool(open_or_build_index, settings, progress)
         # Load the model weights and the language detector now, not in the first request.
         await run_in_threadpool(search, index, EXAMPLES["fr"]["query"], 1)
-        detect_language(EXAMPLES["en"]["query"])
         mcp = create_mcp_server(index)
         # Stateless JSON: any worker process can answer any MCP request.
         mcp_app.app = mcp.streamable_http_app(
@@ -211,9 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def answer(index: Index, body: SearchRequest) -> SearchAnswer:
         started = time.perf_counter()
-        f = body.filters
-        filters = SearchFilters(f.doc_ids, f.date_from, f.date_to) if f else None
-        response = search(index, body.query, body.k, body.mode, filters)
+        response = search(index, body.query, body.k, body.mode, _filters(body))
         return SearchAnswer(
             query=response.query,
             lang="en" if response.lang == "en" else "fr",
@@ -261,9 +265,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         index: Annotated[Index, Depends(_index)], body: ContextRequest
     ) -> ContextAnswer:
         """The top passages as one numbered, size-bounded text block, with its citations."""
-        f = body.filters
-        filters = SearchFilters(f.doc_ids, f.date_from, f.date_to) if f else None
-        block = build_context(index, body.query, body.k, body.mode, filters, body.max_chars)
+        block = build_context(index, body.query, body.k, body.mode, _filters(body), body.max_chars)
         return ContextAnswer.model_validate(block, from_attributes=True)
 
     @api.get("/tool-schema", tags=["chatbots"])
