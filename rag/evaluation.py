@@ -19,6 +19,7 @@ from typing import Any
 from rag import __version__
 from rag.config import DEFAULT_EMBEDDER, Settings
 from rag.corpus import Document, corpus_fingerprint, load_corpus
+from rag.embedders import make_embedder
 from rag.gold import GoldQuestion, is_relevant, load_gold
 from rag.index import Index, ProgressCallback, index_matches, load_index, write_index
 from rag.search import SearchResult, search
@@ -134,25 +135,20 @@ def score_modes(
 def _index_for(
     documents: list[Document], settings: Settings, index_dir: Path | None, progress: Any
 ) -> Iterator[tuple[Index, str]]:
-    """An index of `documents`: the one at `index_dir` if it matches, else a new one."""
-    embedder_name = settings.embedder or DEFAULT_EMBEDDER
+    """An index of `documents`: the one at `index_dir` if it matches, else a new one, built in
+    `index_dir` when that folder does not exist yet, or else in a temporary folder."""
     if index_dir is not None and index_matches(index_dir, documents, settings):
         yield load_index(index_dir, settings), f"reused {index_dir}"
         return
-    if index_dir is not None and not index_dir.exists():
-        write_index(documents, index_dir, settings, _embedder(embedder_name, settings), progress)
-        yield load_index(index_dir, settings), f"built {index_dir}"
-        return
-    with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
-        path = Path(tmp) / "index"
-        write_index(documents, path, settings, _embedder(embedder_name, settings), progress)
-        yield load_index(path, settings), "temporary index"
-
-
-def _embedder(name: str, settings: Settings) -> Any:
-    from rag.embedders import make_embedder
-
-    return make_embedder(name, settings)
+    embedder = make_embedder(settings.embedder or DEFAULT_EMBEDDER, settings)
+    with contextlib.ExitStack() as stack:
+        if index_dir is not None and not index_dir.exists():
+            path, how = index_dir, f"built {index_dir}"
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="rag-eval-"))
+            path, how = Path(tmp) / "index", "temporary index"
+        write_index(documents, path, settings, embedder, progress)
+        yield load_index(path, settings), how
 
 
 def run_evaluation(
