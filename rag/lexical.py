@@ -2,13 +2,16 @@
 
 A passage is stemmed in its document's language. A question's language is not known for sure,
 so each question word is stemmed both in French and in English: a stem that the index does not
-hold simply adds nothing to the score.
+hold simply adds nothing to the score. Stems are folded to ASCII (questions are often typed
+without accents: "ou", "Etat"), and a question's interrogative words ("quand", "how many") are
+dropped, since they say what kind of answer is wanted, not where it is.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -21,6 +24,17 @@ FOLDER_NAME = "bm25"
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STEMMER_NAMES = {"fr": "french", "en": "english"}
 _STOPWORDS = {"fr": frozenset(STOPWORDS_FRENCH), "en": frozenset(STOPWORDS_EN)}
+# Interrogatives and question auxiliaries, dropped from questions only (Lucene's stop lists
+# above keep them).
+_QUESTION_WORDS = frozenset(
+    {
+        *("quand", "combien", "comment", "pourquoi", "où", "quel", "quelle", "quels", "quelles"),
+        *("lequel", "laquelle", "lesquels", "lesquelles"),
+        *("what", "when", "where", "which", "who", "whom", "whose", "why", "how", "many", "much"),
+        *("did", "do", "does"),
+    }
+)
+_QUERY_STOPWORDS = _STOPWORDS["fr"] | _STOPWORDS["en"] | _QUESTION_WORDS
 
 
 @cache
@@ -28,20 +42,34 @@ def _stemmer(language: str) -> Stemmer.Stemmer:
     return Stemmer.Stemmer(_STEMMER_NAMES.get(language, "french"))
 
 
-def _words(text: str, language: str) -> list[str]:
-    stop = _STOPWORDS.get(language, _STOPWORDS["fr"])
+def fold(word: str) -> str:
+    """`word` without its accents: "été" -> "ete"."""
+    decomposed = unicodedata.normalize("NFD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def stopwords(language: str) -> frozenset[str]:
+    return _STOPWORDS.get(language, _STOPWORDS["fr"])
+
+
+def content_words(text: str, language: str | None = None) -> list[str]:
+    """The lower-cased words of `text` without stop words: those of `language`, or for a
+    question (`language` None) those of both languages and the interrogatives."""
+    stop = _QUERY_STOPWORDS if language is None else stopwords(language)
     return [w for w in _WORD.findall(text.lower()) if w not in stop]
 
 
+def stem(words: Iterable[str], language: str) -> list[str]:
+    return [fold(s) for s in _stemmer(language).stemWords(list(words))]
+
+
 def analyze_passage(text: str, language: str) -> list[str]:
-    return list(_stemmer(language).stemWords(_words(text, language)))
+    return stem(content_words(text, language), language)
 
 
 def analyze_query(text: str) -> list[str]:
-    words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS["fr"]]
-    words = [w for w in words if w not in _STOPWORDS["en"]]
-    stems = {*_stemmer("fr").stemWords(words), *_stemmer("en").stemWords(words)}
-    return sorted(stems)
+    words = content_words(text)
+    return sorted({*stem(words, "fr"), *stem(words, "en")})
 
 
 class BM25Index:
@@ -63,9 +91,11 @@ class BM25Index:
         retriever = bm25s.BM25.load(str(folder / FOLDER_NAME), mmap=True, show_progress=False)
         return cls(retriever)
 
-    def scores(self, query: str) -> np.ndarray:
-        """The BM25 score of every passage for `query`."""
-        return np.asarray(self._retriever.get_scores(analyze_query(query)), dtype=np.float32)
+    def scores(self, query: str, extra_terms: Iterable[str] = ()) -> np.ndarray:
+        """The BM25 score of every passage for `query`, plus any `extra_terms` (stems, such as
+        the question's words translated into the corpus's language)."""
+        terms = sorted({*analyze_query(query), *extra_terms})
+        return np.asarray(self._retriever.get_scores(terms), dtype=np.float32)
 
     def search(
         self,

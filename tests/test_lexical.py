@@ -38,3 +38,24 @@ def test_allowed_mask_and_save_load(tmp_path) -> None:
     assert {i for i, _ in loaded.search("ville", 5)} == {0, 1}
     assert [i for i, _ in loaded.search("ville", 5, allowed=[1, 2])] == [1]
     assert loaded.search("inconnu", 5) == []
+
+
+def test_accents_are_folded_so_unaccented_questions_match() -> None:
+    index = BM25Index.build(["L'État fédéral et la région", "Le budget du sport"], ["fr"] * 2)
+    assert [i for i, _ in index.search("Quel est le role de l'Etat ?", 2)] == [0]
+    assert analyze_passage("le château de la forêt", "fr") == ["chateau", "foret"]
+
+
+def test_interrogatives_are_dropped_from_questions_only() -> None:
+    stems = analyze_query("Quand et combien ? When and how many cities?")
+    assert not {"quand", "combien", "when", "how", "mani", "many"} & set(stems)
+    assert "citi" in stems
+    # A passage keeps them: "comment" and "quand" are words of the text there.
+    assert "quand" in analyze_passage("Il viendra quand il pourra", "fr")
+
+
+def test_extra_terms_add_to_the_question() -> None:
+    index = BM25Index.build(["la ville de Tunis", "le séminaire de Rabat"], ["fr"] * 2)
+    plain = index.scores("seminar in Rabat")
+    more = index.scores("seminar in Rabat", ["seminair"])
+    assert more[1] > plain[1] > 0 and more[0] == plain[0] == 0
