@@ -49,13 +49,26 @@ class Settings(BaseSettings):
     )
     fusion: Literal["convex", "rrf"] = "convex"
     rrf_k: int = Field(60, ge=1)
-    bm25_weight: float = Field(0.4, ge=0.0, le=1.0, description="BM25's share in convex fusion")
+    bm25_weight: float = Field(0.5, ge=0.0, le=1.0, description="BM25's share in convex fusion")
     cross_language_bm25_factor: float = Field(
-        0.5,
+        1.0,
         ge=0.0,
         le=1.0,
         description="BM25's weight is multiplied by this for a passage "
         "whose document is not in the question's language",
+    )
+
+    translate_questions: bool = Field(
+        True,
+        description="hybrid mode: add to BM25 the question's words translated into the "
+        "index's other languages (nearest words of its vocabulary in the embedder's space)",
+    )
+    translation_min_similarity: float = Field(
+        0.6, ge=-1.0, le=1.0, description="a translation's least cosine with the question word"
+    )
+    translation_neighbours: int = Field(2, ge=1, le=20, description="translations per word")
+    vocabulary_size: int = Field(
+        30_000, ge=0, description="words per language kept for translation (most frequent)"
     )
 
     host: str = "127.0.0.1"

@@ -1,16 +1,18 @@
 """Building, saving and loading the index folder.
 
-The folder holds the FAISS index, the SQLite chunk store, the BM25 index and `manifest.json`,
-which says how it was built. A build writes a temporary sibling folder and renames it into
-place, so a build that fails or is interrupted leaves the previous index whole.
-Vectors of passages whose text and embedder are unchanged are taken from the previous index
-instead of being embedded again.
+The folder holds the FAISS index, the SQLite chunk store, the BM25 index, the sentence vectors,
+the vocabulary (for translating questions) and `manifest.json`, which says how it was built.
+A build writes a temporary sibling folder and renames it into place, so a build that fails or
+is interrupted leaves the previous index whole.
+Vectors of passages, sentences and words whose text and embedder are unchanged are taken from
+the previous index instead of being embedded again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -38,11 +40,12 @@ from rag.errors import (
 )
 from rag.lexical import BM25Index
 from rag.store import ChunkStore, write_store
+from rag.translation import Lexicon, vocabulary
 from rag.vector_index import FaissVectorIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 STORE = "chunks.sqlite"
 SENTENCES = "sentences.npy"  # float16 vectors of each passage's sentences, by sentence id
@@ -71,6 +74,7 @@ class Manifest(BaseModel):
     documents: int
     passages: int
     sentences: int
+    vocabulary: int
     vector_index: str
     built_at: str
 
@@ -95,6 +99,7 @@ class Index:
     vectors: FaissVectorIndex
     bm25: BM25Index
     sentence_vectors: np.ndarray
+    lexicon: Lexicon
 
 
 def _embed_hash(embedder: Embedder, text: str) -> bytes:
@@ -169,6 +174,7 @@ def load_index(index_dir: Path, settings: Settings, embedder: Embedder | None = 
         vectors = FaissVectorIndex.load(index_dir, manifest.vector_index, settings)
         bm25 = BM25Index.load(index_dir)
         sentence_vectors = np.load(index_dir / SENTENCES, mmap_mode="r", allow_pickle=False)
+        lexicon = Lexicon.load(index_dir)
         counts = {len(vectors), store.count_passages(), manifest.passages}
         sentence_counts = {len(sentence_vectors), store.count_sentences(), manifest.sentences}
     except (RuntimeError, OSError, sqlite3.Error, ValueError, KeyError) as exc:
@@ -181,13 +187,21 @@ def load_index(index_dir: Path, settings: Settings, embedder: Embedder | None = 
         or len(sentence_counts) != 1
         or vectors.dimension != manifest.embedder.dimension
         or sentence_vectors.shape[1:] != (manifest.embedder.dimension,)
+        or len(lexicon) != manifest.vocabulary
+        or any(
+            len(v) and v.shape[1:] != (manifest.embedder.dimension,)
+            for v in lexicon.vectors.values()
+        )
     ):
         raise IndexCorruptError(
             f"the index at {index_dir} is inconsistent (passage counts {sorted(counts)}, "
-            f"sentence counts {sorted(sentence_counts)}); "
+            f"sentence counts {sorted(sentence_counts)}, vocabulary {len(lexicon)} words "
+            f"for {manifest.vocabulary}); "
             f"rebuild it with: rag index --index {index_dir}"
         )
-    return Index(index_dir, manifest, settings, embedder, store, vectors, bm25, sentence_vectors)
+    return Index(
+        index_dir, manifest, settings, embedder, store, vectors, bm25, sentence_vectors, lexicon
+    )
 
 
 def _previous_vectors(
@@ -198,8 +212,11 @@ def _previous_vectors(
         old = load_index(index_dir, settings, embedder)
         passages = old.store.hashes("passages")
         sentences = old.store.hashes("sentences")
+        words = [w for ws in old.lexicon.words.values() for w in ws]
+        word_rows = old.lexicon.rows()
     except RagError:
         return lambda wanted: {}
+    known_words = {_embed_hash(embedder, w): i for i, w in enumerate(words)}
 
     def lookup(wanted: list[bytes]) -> dict[bytes, np.ndarray]:
         known: dict[bytes, np.ndarray] = {}
@@ -211,6 +228,9 @@ def _previous_vectors(
         if in_sentences:
             rows = old.sentence_vectors[[sentences[h] for h in in_sentences]]
             known.update(zip(in_sentences, rows.astype(np.float32), strict=True))
+        for h in wanted:
+            if h in known_words and h not in known:
+                known[h] = word_rows[known_words[h]]
         return known
 
     return lookup
@@ -300,10 +320,17 @@ def write_index(
     sentence_texts = [passages[pid].text[a - passages[pid].start : b - passages[pid].start]
                       for pid, a, b in sentences]  # fmt: skip
     previous = _previous_vectors(index_dir, embedder, settings)
+    language = {d.id: d.language for d in documents}
     vectors, hashes, embedded = _embed_texts(texts, embedder, previous, "passages", progress)
     sentence_vectors, sentence_hashes, embedded_sentences = _embed_texts(
         sentence_texts, embedder, previous, "sentences", progress
     )
+    words = vocabulary(texts, [language[p.doc_id] for p in passages], settings.vocabulary_size)
+    flat_words = [w for ws in words.values() for w in ws]
+    word_vectors, _, embedded_words = _embed_texts(
+        flat_words, embedder, previous, "vocabulary", progress
+    )
+    lexicon = Lexicon.from_rows(words, word_vectors)
 
     building = index_dir.with_name(f".{index_dir.name}.build-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     building.mkdir()
@@ -312,9 +339,9 @@ def write_index(
             progress("indexing", 0, 1)
         vector_index = FaissVectorIndex.build(vectors, settings)
         vector_index.save(building)
-        language = {d.id: d.language for d in documents}
         BM25Index.build(texts, [language[p.doc_id] for p in passages]).save(building)
         np.save(building / SENTENCES, sentence_vectors.astype(np.float16), allow_pickle=False)
+        lexicon.save(building)
         write_store(
             building / STORE,
             documents,
@@ -335,6 +362,7 @@ def write_index(
             documents=len(documents),
             passages=len(passages),
             sentences=len(sentences),
+            vocabulary=len(lexicon),
             vector_index=vector_index.kind,
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
@@ -346,10 +374,9 @@ def write_index(
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
-    reused = len(passages) + len(sentences) - embedded - embedded_sentences
-    return BuildReport(
-        manifest, embedded + embedded_sentences, reused, time.perf_counter() - started
-    )
+    embedded_total = embedded + embedded_sentences + embedded_words
+    reused = len(passages) + len(sentences) + len(flat_words) - embedded_total
+    return BuildReport(manifest, embedded_total, reused, time.perf_counter() - started)
 
 
 def build_index(
@@ -364,10 +391,26 @@ def build_index(
     return write_index(documents, index_dir or settings.index_dir, settings, embedder, progress)
 
 
+def _format_version(index_dir: Path) -> int | None:
+    """The format version the index at `index_dir` says it has, or None if it says none."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        version = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8")).get(
+            "format_version"
+        )
+        return version if isinstance(version, int) else None
+    return None
+
+
 def open_or_build_index(settings: Settings, progress: ProgressCallback | None = None) -> Index:
-    """The index at `settings.index_dir`, built from `settings.corpus_dir` first if missing."""
+    """The index at `settings.index_dir`, built from `settings.corpus_dir` first if it is
+    missing or of an older format (an index is derived data: the corpus rebuilds it)."""
     _recover(settings.index_dir)
-    if not (settings.index_dir / MANIFEST).exists():
+    version = _format_version(settings.index_dir)
+    if version is not None and version < FORMAT_VERSION:
+        log.info("index at %s has format %d; rebuilding it", settings.index_dir, version)
+    if not (settings.index_dir / MANIFEST).exists() or (
+        version is not None and version < FORMAT_VERSION
+    ):
         report = build_index(settings, progress=progress)
         log.info(
             "built index at %s: %d documents, %d passages in %.1f s",

@@ -110,7 +110,16 @@ def _rank(
             return dense, {}, {}
         scored = score_sentences(index, vector, [pid for pid, _ in dense])
         return pool(dense, scored, weight_of_sentences), scored, {}
-    lexical_scores = index.bm25.scores(query)
+    translated: list[str] = []
+    if settings.translate_questions:
+        translated = index.lexicon.translate(
+            query,
+            language,
+            index.embedder,
+            settings.translation_min_similarity,
+            settings.translation_neighbours,
+        )
+    lexical_scores = index.bm25.scores(query, translated)
     lexical = index.bm25.search(lexical_scores, n, allowed)
     if settings.fusion == "rrf":
         return reciprocal_rank_fusion([dense, lexical], k=settings.rrf_k), {}, {}

@@ -12,7 +12,15 @@ from rag.config import Settings
 from rag.corpus import load_corpus
 from rag.embedders import Embedder, UseM3Embedder
 from rag.errors import EmbedderMismatchError, IndexCorruptError, IndexNotFoundError
-from rag.index import MANIFEST, build_index, index_matches, load_index, write_index
+from rag.index import (
+    FORMAT_VERSION,
+    MANIFEST,
+    build_index,
+    index_matches,
+    load_index,
+    open_or_build_index,
+    write_index,
+)
 
 
 class CountingEmbedder(UseM3Embedder):
@@ -49,11 +57,11 @@ def test_manifest_says_how_the_index_was_built(built_index_dir: Path) -> None:
     assert manifest["chunking"] == {"size": settings.chunk_size, "overlap": settings.chunk_overlap}
     assert manifest["documents"] == 5 and manifest["passages"] > 5
     assert manifest["sentences"] > manifest["passages"]
-    assert manifest["vector_index"] == "flat" and manifest["format_version"] == 2
+    assert manifest["vector_index"] == "flat" and manifest["format_version"] == 3
+    assert manifest["vocabulary"] > 500  # the French words of the five articles
     assert len(manifest["corpus_fingerprint"]) == 64 and manifest["built_at"]
-    assert {"vectors.faiss", "chunks.sqlite", "bm25", "sentences.npy", MANIFEST} <= {
-        p.name for p in built_index_dir.iterdir()
-    }
+    files = {"vectors.faiss", "chunks.sqlite", "bm25", "sentences.npy", "vocabulary.json"}
+    assert files | {"vocabulary.npy", MANIFEST} <= {p.name for p in built_index_dir.iterdir()}
 
 
 def test_rebuilding_an_unchanged_corpus_embeds_nothing(tmp_path: Path) -> None:
@@ -62,13 +70,14 @@ def test_rebuilding_an_unchanged_corpus_embeds_nothing(tmp_path: Path) -> None:
     first = CountingEmbedder()
     report = write_index(docs, settings.index_dir, settings, first)
     m = report.manifest
-    assert report.embedded == first.embedded  # each distinct passage and sentence, once
-    assert m.passages < first.embedded <= m.passages + m.sentences
-    assert report.embedded + report.reused == m.passages + m.sentences
+    texts = m.passages + m.sentences + m.vocabulary
+    assert report.embedded == first.embedded  # each distinct passage, sentence and word, once
+    assert m.passages + m.vocabulary < first.embedded <= texts
+    assert report.embedded + report.reused == texts
     second = CountingEmbedder()
     again = write_index(docs, settings.index_dir, settings, second)
     assert (again.embedded, second.embedded) == (0, 0)
-    assert again.reused == m.passages + m.sentences
+    assert again.reused == texts
     assert index_matches(settings.index_dir, docs, settings)
 
     # Change one document: only its changed passages are embedded again.
@@ -80,7 +89,9 @@ def test_rebuilding_an_unchanged_corpus_embeds_nothing(tmp_path: Path) -> None:
     ]
     third = CountingEmbedder()
     partial = write_index(changed, settings.index_dir, settings, third)
-    assert 0 < third.embedded <= 3  # the last passage and its new sentence (maybe a split one)
+    # The last passage, its new sentence (maybe a split one), and those of the words "phrase",
+    # "ajoutée" and "fin" that the corpus did not use yet.
+    assert 0 < third.embedded <= 6
     assert not index_matches(settings.index_dir, docs, settings)
     index = load_index(settings.index_dir, settings, third)
     reused = index.vectors.reconstruct(list(range(partial.manifest.passages)))
@@ -110,6 +121,14 @@ def test_missing_index(tmp_path: Path) -> None:
         (lambda d: (d / "bm25" / "vocab.index.json").unlink(), "damaged"),
         (lambda d: (d / "sentences.npy").write_bytes(b"\x93NUMPY garbage"), "damaged"),
         (lambda d: (d / "sentences.npy").unlink(), "damaged"),
+        (lambda d: (d / "vocabulary.json").write_text("[garbage"), "damaged"),
+        (lambda d: (d / "vocabulary.npy").unlink(), "damaged"),
+        (
+            lambda d: (d / MANIFEST).write_text(
+                (d / MANIFEST).read_text().replace('"vocabulary": ', '"vocabulary": 1')
+            ),
+            "inconsistent",
+        ),
         (
             lambda d: (d / MANIFEST).write_text(
                 (d / MANIFEST).read_text().replace('"passages": ', '"passages": 1')
@@ -234,3 +253,19 @@ def test_embedder_protocol_is_small() -> None:
         n for n in dir(Embedder) if getattr(getattr(Embedder, n), "__isabstractmethod__", 0)
     }
     assert abstract == {"_embed_batch"}
+
+
+def test_an_index_of_an_older_format_is_rebuilt_by_open_or_build(
+    built_index_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / "index"
+    shutil.copytree(built_index_dir, copy)
+    manifest = json.loads((copy / MANIFEST).read_text())
+    (copy / MANIFEST).write_text(json.dumps({**manifest, "format_version": FORMAT_VERSION - 1}))
+    with pytest.raises(IndexCorruptError, match="rebuild it"):
+        load_index(copy, Settings())
+    index = open_or_build_index(Settings(index_dir=copy, corpus_dir=CORPUS))
+    assert index.manifest.format_version == FORMAT_VERSION
+    assert index.manifest.passages == manifest["passages"]
