@@ -23,6 +23,7 @@ from rag.lexical import content_words, stem
 WORDS = "vocabulary.json"
 VECTORS = "vocabulary.npy"
 MIN_WORD_LENGTH = 3
+CACHED_WORDS = 20_000  # question words whose vectors a loaded index keeps (about 40 MB)
 
 
 def vocabulary(
@@ -51,6 +52,8 @@ class Lexicon:
 
     def __post_init__(self) -> None:
         self._known = {language: set(words) for language, words in self.words.items()}
+        # Questions reuse the same few words; embedding them again would double a query's cost.
+        self._cache: dict[str, np.ndarray] = {}
 
     @classmethod
     def from_rows(cls, words: dict[str, list[str]], rows: np.ndarray) -> Lexicon:
@@ -100,7 +103,7 @@ class Lexicon:
             )
             if not words:
                 continue
-            similarity = embedder.encode_passages(words) @ self.vectors[target].T
+            similarity = self._word_vectors(words, embedder) @ self.vectors[target].T
             n = min(neighbours, similarity.shape[1])
             nearest = np.argpartition(-similarity, n - 1, axis=1)[:, :n]
             found = [
@@ -111,3 +114,12 @@ class Lexicon:
             ]
             stems += stem(found, target)
         return sorted(set(stems))
+
+    def _word_vectors(self, words: list[str], embedder: Embedder) -> np.ndarray:
+        missing = [w for w in words if w not in self._cache]
+        if missing:
+            for word, vector in zip(missing, embedder.encode_passages(missing), strict=True):
+                if len(self._cache) >= CACHED_WORDS:  # forget the oldest
+                    self._cache.pop(next(iter(self._cache)), None)
+                self._cache[word] = vector
+        return np.stack([self._cache[w] for w in words])

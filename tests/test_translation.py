@@ -66,3 +66,21 @@ def test_translation_lifts_an_english_question_over_french_text(default_index: I
         return next(r.rank for r in results if "séminaire sur les villes" in r.text)
 
     assert rank(True) < rank(False)
+
+
+def test_question_words_are_embedded_once(default_index: Index) -> None:
+    class Counting:
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def encode_passages(self, texts):
+            self.texts += texts
+            return default_index.embedder.encode_passages(texts)
+
+    lexicon = Lexicon(default_index.lexicon.words, default_index.lexicon.vectors)
+    counting = Counting()
+    first = lexicon.translate("Who trains the mayors?", "en", counting, 0.6, 2)  # type: ignore[arg-type]
+    assert sorted(counting.texts) == ["mayors", "trains"]
+    again = lexicon.translate("The mayors' training", "en", counting, 0.6, 2)  # type: ignore[arg-type]
+    assert sorted(counting.texts) == ["mayors", "training", "trains"]  # only "training" is new
+    assert first and again
