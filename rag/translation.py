@@ -10,6 +10,7 @@ the words' vectors (`vocabulary.json`, `vocabulary.npy`), embedded when it is bu
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class Lexicon:
         self._known = {language: set(words) for language, words in self.words.items()}
         # Questions reuse the same few words; embedding them again would double a query's cost.
         self._cache: dict[str, np.ndarray] = {}
+        self._cache_lock = threading.Lock()  # an index is shared between threads
 
     @classmethod
     def from_rows(cls, words: dict[str, list[str]], rows: np.ndarray) -> Lexicon:
@@ -116,10 +118,15 @@ class Lexicon:
         return sorted(set(stems))
 
     def _word_vectors(self, words: list[str], embedder: Embedder) -> np.ndarray:
-        missing = [w for w in words if w not in self._cache]
+        with self._cache_lock:
+            known = {w: self._cache[w] for w in words if w in self._cache}
+        missing = [w for w in words if w not in known]
         if missing:
-            for word, vector in zip(missing, embedder.encode_passages(missing), strict=True):
-                if len(self._cache) >= CACHED_WORDS:  # forget the oldest
-                    self._cache.pop(next(iter(self._cache)), None)
-                self._cache[word] = vector
-        return np.stack([self._cache[w] for w in words])
+            fresh = dict(zip(missing, embedder.encode_passages(missing), strict=True))
+            known.update(fresh)
+            with self._cache_lock:
+                for word, vector in fresh.items():
+                    if len(self._cache) >= CACHED_WORDS:  # forget the oldest
+                        del self._cache[next(iter(self._cache))]
+                    self._cache[word] = vector
+        return np.stack([known[w] for w in words])
