@@ -321,11 +321,12 @@ def write_index(
                       for pid, a, b in sentences]  # fmt: skip
     previous = _previous_vectors(index_dir, embedder, settings)
     language = {d.id: d.language for d in documents}
+    passage_languages = [language[p.doc_id] for p in passages]
     vectors, hashes, embedded = _embed_texts(texts, embedder, previous, "passages", progress)
     sentence_vectors, sentence_hashes, embedded_sentences = _embed_texts(
         sentence_texts, embedder, previous, "sentences", progress
     )
-    words = vocabulary(texts, [language[p.doc_id] for p in passages], settings.vocabulary_size)
+    words = vocabulary(texts, passage_languages, settings.vocabulary_size)
     flat_words = [w for ws in words.values() for w in ws]
     word_vectors, _, embedded_words = _embed_texts(
         flat_words, embedder, previous, "vocabulary", progress
@@ -339,7 +340,7 @@ def write_index(
             progress("indexing", 0, 1)
         vector_index = FaissVectorIndex.build(vectors, settings)
         vector_index.save(building)
-        BM25Index.build(texts, [language[p.doc_id] for p in passages]).save(building)
+        BM25Index.build(texts, passage_languages).save(building)
         np.save(building / SENTENCES, sentence_vectors.astype(np.float16), allow_pickle=False)
         lexicon.save(building)
         write_store(
@@ -406,11 +407,10 @@ def open_or_build_index(settings: Settings, progress: ProgressCallback | None = 
     missing or of an older format (an index is derived data: the corpus rebuilds it)."""
     _recover(settings.index_dir)
     version = _format_version(settings.index_dir)
-    if version is not None and version < FORMAT_VERSION:
+    outdated = version is not None and version < FORMAT_VERSION
+    if outdated:
         log.info("index at %s has format %d; rebuilding it", settings.index_dir, version)
-    if not (settings.index_dir / MANIFEST).exists() or (
-        version is not None and version < FORMAT_VERSION
-    ):
+    if outdated or not (settings.index_dir / MANIFEST).exists():
         report = build_index(settings, progress=progress)
         log.info(
             "built index at %s: %d documents, %d passages in %.1f s",

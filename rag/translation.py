@@ -92,17 +92,13 @@ class Lexicon:
         """BM25 stems of the question's words translated into every other language of the
         vocabulary. Words that language already uses (names, numbers) are left as they are."""
         stems: list[str] = []
+        candidates = list(
+            dict.fromkeys(w for w in content_words(question) if w.isalpha() and len(w) >= 2)
+        )
         for target, vocabulary in self.words.items():
             if target == language or not vocabulary:
                 continue
-            known = self._known[target]
-            words = list(
-                dict.fromkeys(
-                    w
-                    for w in content_words(question)
-                    if w.isalpha() and len(w) >= 2 and w not in known
-                )
-            )
+            words = [w for w in candidates if w not in self._known[target]]
             if not words:
                 continue
             similarity = self._word_vectors(words, embedder) @ self.vectors[target].T
