@@ -28,8 +28,10 @@ from rag.chunking import Passage, chunk_documents, sentence_spans
 from rag.config import Settings
 from rag.corpus import Document, load_corpus
 from rag.embedders import make_embedder
+from rag.fusion import convex_fusion
 from rag.gold import GoldQuestion, is_relevant, load_gold
 from rag.language import detect_language
+from rag.search import without_overlaps
 from rag.squad import load_squad
 
 CACHE = Path("/tmp/rag-sweep-cache")
@@ -46,7 +48,6 @@ class Data:
     passage_vectors: np.ndarray  # (P, d)
     sentence_vectors: np.ndarray  # (S, d)
     sentence_passage: np.ndarray  # (S,) passage of each sentence
-    relevant: list[set[int]]
     groups: dict[str, list[int]]
 
 
@@ -74,17 +75,6 @@ def load(dataset: str, chunk_size: int, chunk_overlap: int) -> Data:
     sentence_texts = [passages[pid].text[a - passages[pid].start : b - passages[pid].start]
                       for pid, a, b in spans]  # fmt: skip
     embedder = make_embedder("use-m3", settings)
-    by_doc: dict[str, list[int]] = {}
-    for pid, p in enumerate(passages):
-        by_doc.setdefault(p.doc_id, []).append(pid)
-    relevant = []
-    for q in questions:
-        rel = set()
-        for a in q.answers:
-            for pid in by_doc.get(a.doc_id, []):
-                if is_relevant(a, a.doc_id, passages[pid].start, passages[pid].end):
-                    rel.add(pid)
-        relevant.append(rel)
     groups: dict[str, list[int]] = {"all": list(range(len(questions)))}
     for i, q in enumerate(questions):
         groups.setdefault(q.lang, []).append(i)
@@ -101,7 +91,6 @@ def load(dataset: str, chunk_size: int, chunk_overlap: int) -> Data:
         passage_vectors=_embed(embedder, [p.text for p in passages]),
         sentence_vectors=_embed(embedder, sentence_texts),
         sentence_passage=np.array([pid for pid, _, _ in spans]),
-        relevant=relevant,
         groups=groups,
     )
 
@@ -136,19 +125,16 @@ def candidates(dense: np.ndarray, lexical: np.ndarray, n: int = 50) -> np.ndarra
 def evaluate(data: Data, rank: Callable[[int], list[int]]) -> dict[str, dict[str, float]]:
     """recall@1/5/10 and MRR@10 per group, after dropping overlapping passages."""
     firsts = []
-    for qi in range(len(data.questions)):
-        kept: list[Passage] = []
-        first = 0
-        for pid in rank(qi):
-            p = data.passages[pid]
-            if any(k.doc_id == p.doc_id and k.start < p.end and p.start < k.end for k in kept):
-                continue
-            kept.append(p)
-            if pid in data.relevant[qi] and not first:
-                first = len(kept)
-            if len(kept) == 10:
-                break
-        firsts.append(first)
+    for qi, q in enumerate(data.questions):
+        ranked = rank(qi)
+        kept = without_overlaps([(pid, 0.0) for pid in ranked],
+                                {pid: data.passages[pid] for pid in ranked}, 10)  # fmt: skip
+        hits = [
+            n
+            for n, (p, _) in enumerate(kept, start=1)
+            if any(is_relevant(a, p.doc_id, p.start, p.end) for a in q.answers)
+        ]
+        firsts.append(hits[0] if hits else 0)
     ranks = np.array(firsts)
     out = {}
     for group, ids in data.groups.items():
@@ -172,17 +158,17 @@ def show(name: str, scores: dict[str, dict[str, float]], groups: list[str]) -> N
 
 
 def convex(data: Data, dense: np.ndarray, lexical: np.ndarray, weight: float, n: int = 50):
-    """`rag.search`'s fusion on the matrices (without question translation): min-max dense and
-    BM25 over the best by score, over the union of both top-n lists."""
+    """`rag.search`'s fusion (`rag.fusion.convex_fusion`) on the matrices, without question
+    translation: over the union of both top-n lists, each candidate scored by both."""
 
     def rank(qi: int) -> list[int]:
-        c = candidates(dense[qi], lexical[qi], n)
-        d = dense[qi, c]
-        d = (d - d.min()) / (d.max() - d.min()) if d.max() > d.min() else np.ones_like(d)
-        b = lexical[qi, c]
-        b = b / b.max() if b.max() > 0 else b
-        fused = (1 - weight) * d + weight * b
-        return c[np.lexsort((c, -fused))].tolist()
+        c = candidates(dense[qi], lexical[qi], n).tolist()
+        fused = convex_fusion(
+            [(pid, float(dense[qi, pid])) for pid in c],
+            [(pid, float(lexical[qi, pid])) for pid in c],
+            lambda pid: weight,
+        )
+        return [pid for pid, _ in fused]
 
     return rank
 

@@ -142,7 +142,7 @@ def _rank(
     return convex_fusion(dense_all, lexical_all, weight), sentences, passages
 
 
-def _without_overlaps(
+def without_overlaps(
     ranked: Sequence[tuple[int, float]], passages: dict[int, StoredPassage], k: int
 ) -> list[tuple[StoredPassage, float]]:
     """The first `k` passages of `ranked`, skipping any that overlaps a better one of its text."""
@@ -173,7 +173,7 @@ def search(
     vector = None if mode == "bm25" and not highlight else index.embedder.encode_queries([query])[0]
     ranked, sentences, passages = _rank(index, query, vector, mode, n, allowed, language)
     passages.update(index.store.passages([pid for pid, _ in ranked if pid not in passages]))
-    kept = _without_overlaps(ranked, passages, k)
+    kept = without_overlaps(ranked, passages, k)
     if highlight and vector is not None:
         missing = [p.id for p, _ in kept if p.id not in sentences]
         sentences.update(score_sentences(index, vector, missing))
