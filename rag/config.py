@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     sentence_weight: float = Field(
         0.0, ge=0.0, le=1.0, description="share of a passage's best sentence in its dense score"
     )
+    document_weight: float = Field(
+        0.35,
+        ge=0.0,
+        le=1.0,
+        description="share of the best passage of the same document in a passage's score",
+    )
     highlight_margin: float = Field(
         0.03, ge=0.0, le=1.0, description="highlight every sentence this close to the best one"
     )

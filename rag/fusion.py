@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 
 def reciprocal_rank_fusion(
@@ -42,3 +42,24 @@ def convex_fusion(
             fused[item] = 0.0
         fused[item] += w * (score / best if best > 0 else 0.0)
     return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def with_document_context(
+    scored: Sequence[tuple[int, float]], document_of: Mapping[int, str], weight: float
+) -> list[tuple[int, float]]:
+    """Each passage's score mixed with its document's, best first:
+    (1 - weight) * its own + weight * the best score of a passage of its document in `scored`.
+
+    A passage is judged with the evidence of the passages around it: the document that holds
+    the best match lifts its other passages, which may hold the answer.
+    """
+    if not weight:
+        return list(scored)
+    best: dict[str, float] = {}
+    for item, score in scored:
+        doc = document_of[item]
+        best[doc] = max(score, best.get(doc, score))
+    mixed = [
+        (item, (1.0 - weight) * score + weight * best[document_of[item]]) for item, score in scored
+    ]
+    return sorted(mixed, key=lambda pair: (-pair[1], pair[0]))

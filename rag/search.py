@@ -10,7 +10,7 @@ import numpy as np
 from rag.config import SEARCH_MODES
 from rag.dates import parse_date
 from rag.errors import InvalidQueryError
-from rag.fusion import convex_fusion, reciprocal_rank_fusion
+from rag.fusion import convex_fusion, reciprocal_rank_fusion, with_document_context
 from rag.index import Index
 from rag.language import detect_language
 from rag.sentences import Highlight, SentenceScores, highlights, pool, score_sentences
@@ -100,16 +100,21 @@ def _rank(
     way (the caller reads the ones still missing)."""
     if allowed is not None and not allowed:
         return [], {}, {}
-    if mode == "bm25" or vector is None:
-        return index.bm25.search(query, n, allowed), {}, {}
     settings = index.settings
+    context = settings.document_weight
+    if mode == "bm25" or vector is None:
+        lexical = index.bm25.search(query, n, allowed)
+        passages = index.store.passages([pid for pid, _ in lexical])
+        return _in_context(lexical, passages, context), {}, passages
     weight_of_sentences = settings.sentence_weight
     dense = index.vectors.search(vector, n, allowed)
     if mode == "dense":
-        if not weight_of_sentences:
-            return dense, {}, {}
-        scored = score_sentences(index, vector, [pid for pid, _ in dense])
-        return pool(dense, scored, weight_of_sentences), scored, {}
+        scored: SentenceScores = {}
+        if weight_of_sentences:
+            scored = score_sentences(index, vector, [pid for pid, _ in dense])
+            dense = pool(dense, scored, weight_of_sentences)
+        passages = index.store.passages([pid for pid, _ in dense])
+        return _in_context(dense, passages, context), scored, passages
     translated: list[str] = []
     if settings.translate_questions:
         translated = index.lexicon.translate(
@@ -121,25 +126,41 @@ def _rank(
         )
     lexical_scores = index.bm25.scores(query, translated)
     lexical = index.bm25.search(lexical_scores, n, allowed)
+    union = sorted({pid for pid, _ in dense} | {pid for pid, _ in lexical})
+    passages = index.store.passages(union)
     if settings.fusion == "rrf":
-        return reciprocal_rank_fusion([dense, lexical], k=settings.rrf_k), {}, {}
+        rankings = [_in_context(dense, passages, context), _in_context(lexical, passages, context)]
+        return reciprocal_rank_fusion(rankings, k=settings.rrf_k), {}, passages
     # Score every candidate of either list with both retrievers, so that a passage found by
     # one of them is not taken for a zero by the other.
-    union = sorted({pid for pid, _ in dense} | {pid for pid, _ in lexical})
     dense_all = list(zip(union, index.vectors.scores(vector, union).tolist(), strict=True))
     sentences: SentenceScores = {}
     if weight_of_sentences:
         sentences = score_sentences(index, vector, union)
         dense_all = pool(dense_all, sentences, weight_of_sentences)
     lexical_all = [(pid, float(lexical_scores[pid])) for pid in union]
-    passages = index.store.passages(union)
     same = settings.bm25_weight
     other = same * settings.cross_language_bm25_factor
 
     def weight(pid: int) -> float:
         return same if passages[pid].language == language else other
 
-    return convex_fusion(dense_all, lexical_all, weight), sentences, passages
+    return (
+        convex_fusion(
+            _in_context(dense_all, passages, context),
+            _in_context(lexical_all, passages, context),
+            weight,
+        ),
+        sentences,
+        passages,
+    )
+
+
+def _in_context(
+    scored: list[tuple[int, float]], passages: dict[int, StoredPassage], weight: float
+) -> list[tuple[int, float]]:
+    """`scored` with each passage's document taken into account (`document_weight`)."""
+    return with_document_context(scored, {pid: passages[pid].doc_id for pid, _ in scored}, weight)
 
 
 def without_overlaps(

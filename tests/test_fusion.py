@@ -1,6 +1,6 @@
 import pytest
 
-from rag.fusion import convex_fusion, reciprocal_rank_fusion
+from rag.fusion import convex_fusion, reciprocal_rank_fusion, with_document_context
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:
@@ -28,3 +28,14 @@ def test_convex_fusion_weight_per_item_and_empty_lists() -> None:
     assert fused[1] == pytest.approx(0.9) and fused[2] == pytest.approx(0.5 + 0.5)
     assert convex_fusion([], [], lambda item: 0.4) == []
     assert dict(convex_fusion([], [(5, 0.0)], lambda item: 0.4)) == {5: 0.0}
+
+
+def test_document_context_mixes_in_the_best_passage_of_the_same_document() -> None:
+    scored = [(1, 0.9), (2, 0.5), (3, 0.6), (4, 0.2)]
+    document_of = {1: "a", 2: "a", 3: "b", 4: "b"}
+    mixed = with_document_context(scored, document_of, 0.5)
+    assert dict(mixed) == pytest.approx({1: 0.9, 2: 0.7, 3: 0.6, 4: 0.4})
+    # Passage 2 overtakes passage 3: its document holds the best match.
+    assert [item for item, _ in mixed] == [1, 2, 3, 4]
+    assert with_document_context(scored, document_of, 0.0) == scored
+    assert with_document_context([], {}, 0.5) == []

@@ -41,6 +41,23 @@ def test_overlapping_passages_never_share_the_top_k(default_index: Index) -> Non
             assert a.doc_id != b.doc_id or a.end <= b.start or b.end <= a.start
 
 
+def test_document_context_lifts_the_passages_of_the_best_document(default_index: Index) -> None:
+    import dataclasses
+
+    def with_weight(weight: float) -> Index:
+        settings = default_index.settings.model_copy(update={"document_weight": weight})
+        return dataclasses.replace(default_index, settings=settings)
+
+    question = "Qui a participé à la réunion de l'ICESCO ?"
+    alone = [r.doc_id for r in search(with_weight(0.0), question, 10).results]
+    # At full weight a passage scores its document's best score, so documents come whole.
+    grouped = [r.doc_id for r in search(with_weight(1.0), question, 10).results]
+    assert grouped != alone
+    firsts = list(dict.fromkeys(grouped))
+    assert grouped == sorted(grouped, key=firsts.index)  # each document's passages together
+    assert alone != sorted(alone, key=list(dict.fromkeys(alone)).index)
+
+
 def test_k_larger_than_the_corpus_returns_every_passage_once(default_index: Index) -> None:
     results = search(default_index, "ville", 100, "dense").results
     assert 0 < len(results) <= default_index.manifest.passages
