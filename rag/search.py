@@ -166,16 +166,23 @@ def _in_context(
 def without_overlaps(
     ranked: Sequence[tuple[int, float]], passages: dict[int, StoredPassage], k: int
 ) -> list[tuple[StoredPassage, float]]:
-    """The first `k` passages of `ranked`, skipping any that overlaps a better one of its text."""
+    """The first `k` passages of `ranked`, skipping any that repeats a better one: shares more
+    than half of the shorter one's text with it. Neighbours that share only their overlap
+    both stay, since the answer may be in either."""
     kept: list[tuple[StoredPassage, float]] = []
     for pid, score in ranked:
         p = passages[pid]
-        if any(q.doc_id == p.doc_id and q.start < p.end and p.start < q.end for q, _ in kept):
+        if any(_repeats(p, q) for q, _ in kept):
             continue
         kept.append((p, score))
         if len(kept) == k:
             break
     return kept
+
+
+def _repeats(a: StoredPassage, b: StoredPassage) -> bool:
+    shared = min(a.end, b.end) - max(a.start, b.start)
+    return a.doc_id == b.doc_id and 2 * shared > min(a.end - a.start, b.end - b.start)
 
 
 def search(

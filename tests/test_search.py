@@ -5,7 +5,8 @@ from conftest import HANGZHOU
 
 from rag.errors import InvalidQueryError
 from rag.index import Index
-from rag.search import SearchFilters, search
+from rag.search import SearchFilters, search, without_overlaps
+from rag.store import StoredPassage
 
 MAYOR_QUESTIONS = ["Qui est le maire de Hangzhou ?", "Who is the mayor of Hangzhou?"]
 
@@ -34,11 +35,27 @@ def test_results_are_typed_ranked_and_point_into_the_document(
         assert r.source.endswith(f"{r.doc_id}.txt")
 
 
-def test_overlapping_passages_never_share_the_top_k(default_index: Index) -> None:
+def test_results_never_repeat_each_other(default_index: Index) -> None:
     results = search(default_index, "Conseil mondial de CGLU à Hangzhou", 30).results
     for i, a in enumerate(results):
         for b in results[i + 1 :]:
-            assert a.doc_id != b.doc_id or a.end <= b.start or b.end <= a.start
+            shared = min(a.end, b.end) - max(a.start, b.start)
+            assert a.doc_id != b.doc_id or 2 * shared <= min(a.end - a.start, b.end - b.start)
+
+
+def test_neighbours_sharing_their_overlap_both_stay_but_repeats_go() -> None:
+    def passage(pid: int, start: int, end: int, doc_id: str = "d") -> StoredPassage:
+        return StoredPassage(pid, doc_id, start, end, "", "", None, "", "fr")
+
+    passages = {
+        1: passage(1, 0, 600),
+        2: passage(2, 500, 1100),  # shares its first 100 characters with passage 1
+        3: passage(3, 100, 500),  # inside passage 1
+        4: passage(4, 0, 600, "e"),  # same span, other document
+    }
+    ranked = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6)]
+    assert [p.id for p, _ in without_overlaps(ranked, passages, 10)] == [1, 2, 4]
+    assert [p.id for p, _ in without_overlaps(ranked, passages, 2)] == [1, 2]
 
 
 def test_document_context_lifts_the_passages_of_the_best_document(default_index: Index) -> None:
