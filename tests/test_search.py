@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 
 import pytest
@@ -9,6 +10,11 @@ from rag.search import SearchFilters, search, without_overlaps
 from rag.store import StoredPassage
 
 MAYOR_QUESTIONS = ["Qui est le maire de Hangzhou ?", "Who is the mayor of Hangzhou?"]
+
+
+def with_settings(index: Index, **update: object) -> Index:
+    """The same loaded index, searched with some settings changed."""
+    return dataclasses.replace(index, settings=index.settings.model_copy(update=update))
 
 
 @pytest.mark.parametrize("question", MAYOR_QUESTIONS)
@@ -63,16 +69,12 @@ def test_neighbours_sharing_their_overlap_both_stay_but_repeats_go() -> None:
 
 
 def test_document_context_lifts_the_passages_of_the_best_document(default_index: Index) -> None:
-    import dataclasses
-
-    def with_weight(weight: float) -> Index:
-        settings = default_index.settings.model_copy(update={"document_weight": weight})
-        return dataclasses.replace(default_index, settings=settings)
-
     question = "Qui a participé à la réunion de l'ICESCO ?"
-    alone = [r.doc_id for r in search(with_weight(0.0), question, 10).results]
+    without = search(with_settings(default_index, document_weight=0.0), question, 10)
     # At full weight a passage scores its document's best score, so documents come whole.
-    grouped = [r.doc_id for r in search(with_weight(1.0), question, 10).results]
+    full = search(with_settings(default_index, document_weight=1.0), question, 10)
+    alone = [r.doc_id for r in without.results]
+    grouped = [r.doc_id for r in full.results]
     assert grouped != alone
     firsts = list(dict.fromkeys(grouped))
     assert grouped == sorted(grouped, key=firsts.index)  # each document's passages together
@@ -116,13 +118,8 @@ def test_bad_queries_are_clear_errors(default_index: Index, kwargs: dict, messag
 
 
 def test_language_aware_fusion_mutes_bm25_across_languages(default_index: Index) -> None:
-    import dataclasses
-
     question = "Who opened the first city diplomacy training?"
-    muted = dataclasses.replace(
-        default_index,
-        settings=default_index.settings.model_copy(update={"cross_language_bm25_factor": 0.0}),
-    )
+    muted = with_settings(default_index, cross_language_bm25_factor=0.0)
     hybrid = search(muted, question, 5, "hybrid")
     dense = search(muted, question, 5, "dense")
     assert hybrid.lang == "en"
@@ -130,19 +127,12 @@ def test_language_aware_fusion_mutes_bm25_across_languages(default_index: Index)
         (r.doc_id, r.start) for r in dense.results
     ]
     # With BM25 at full weight across languages, its ranking shows through.
-    full = dataclasses.replace(
-        default_index,
-        settings=default_index.settings.model_copy(update={"cross_language_bm25_factor": 1.0}),
-    )
+    full = with_settings(default_index, cross_language_bm25_factor=1.0)
     assert [r.score for r in search(full, question, 5).results] != [r.score for r in hybrid.results]
 
 
 def test_rrf_fusion_is_still_available(default_index: Index) -> None:
-    import dataclasses
-
-    rrf = dataclasses.replace(
-        default_index, settings=default_index.settings.model_copy(update={"fusion": "rrf"})
-    )
+    rrf = with_settings(default_index, fusion="rrf")
     first = search(rrf, "Qui est le maire de Hangzhou ?", 3).results[0]
     assert first.doc_id == HANGZHOU and first.score < 0.05  # an RRF score, 1/(60+1)+...
 
