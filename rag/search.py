@@ -105,7 +105,7 @@ def _rank(
     if mode == "bm25" or vector is None:
         lexical = index.bm25.search(query, n, allowed)
         passages = index.store.passages([pid for pid, _ in lexical])
-        return _in_context(lexical, passages, context), {}, passages
+        return with_document_context(lexical, _documents(passages), context), {}, passages
     weight_of_sentences = settings.sentence_weight
     dense = index.vectors.search(vector, n, allowed)
     if mode == "dense":
@@ -114,7 +114,7 @@ def _rank(
             scored = score_sentences(index, vector, [pid for pid, _ in dense])
             dense = pool(dense, scored, weight_of_sentences)
         passages = index.store.passages([pid for pid, _ in dense])
-        return _in_context(dense, passages, context), scored, passages
+        return with_document_context(dense, _documents(passages), context), scored, passages
     translated: list[str] = []
     if settings.translate_questions:
         translated = index.lexicon.translate(
@@ -128,8 +128,12 @@ def _rank(
     lexical = index.bm25.search(lexical_scores, n, allowed)
     union = sorted({pid for pid, _ in dense} | {pid for pid, _ in lexical})
     passages = index.store.passages(union)
+    document_of = _documents(passages)
     if settings.fusion == "rrf":
-        rankings = [_in_context(dense, passages, context), _in_context(lexical, passages, context)]
+        rankings = [
+            with_document_context(dense, document_of, context),
+            with_document_context(lexical, document_of, context),
+        ]
         return reciprocal_rank_fusion(rankings, k=settings.rrf_k), {}, passages
     # Score every candidate of either list with both retrievers, so that a passage found by
     # one of them is not taken for a zero by the other.
@@ -147,8 +151,8 @@ def _rank(
 
     return (
         convex_fusion(
-            _in_context(dense_all, passages, context),
-            _in_context(lexical_all, passages, context),
+            with_document_context(dense_all, document_of, context),
+            with_document_context(lexical_all, document_of, context),
             weight,
         ),
         sentences,
@@ -156,11 +160,9 @@ def _rank(
     )
 
 
-def _in_context(
-    scored: list[tuple[int, float]], passages: dict[int, StoredPassage], weight: float
-) -> list[tuple[int, float]]:
-    """`scored` with each passage's document taken into account (`document_weight`)."""
-    return with_document_context(scored, {pid: passages[pid].doc_id for pid, _ in scored}, weight)
+def _documents(passages: dict[int, StoredPassage]) -> dict[int, str]:
+    """The document id of each passage, for `document_weight`."""
+    return {pid: p.doc_id for pid, p in passages.items()}
 
 
 def without_overlaps(
