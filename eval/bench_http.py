@@ -54,8 +54,8 @@ def percentile(values: list[float], q: float) -> float:
 def in_process(index_dir: Path, mode: str, rounds: int) -> tuple[float, float]:
     """Median wall time and mean CPU time per query, in ms, of search() in this process."""
     from rag.config import Settings
-    from rag.index import load_index
-    from rag.search import search
+    from rag.indexing.index import load_index
+    from rag.retrieval.search import search
 
     settings = Settings(index_dir=index_dir)
     index = load_index(index_dir, settings)

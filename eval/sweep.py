@@ -3,8 +3,8 @@
 Every question is scored against every passage once per component (passage cosine, best
 sentence cosine, BM25 variants); fusion settings are then tried on the stored matrices. The
 judging is `rag eval`'s: passages ranked, overlapping ones dropped, a passage relevant when it
-covers half of a gold quote (`rag.gold.is_relevant`). What a sweep suggests is kept only once
-`rag eval` confirms it.
+covers half of a gold quote (`rag.evaluation.gold.is_relevant`). What a sweep suggests is kept
+only once `rag eval` confirms it.
 
 PIAF is split by article into a tuning half (even article numbers) and a held-out half (odd),
 so a setting chosen on one half can be checked on French data it was not tuned on.
@@ -24,15 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunking import Passage, chunk_documents, sentence_spans
 from rag.config import Settings
-from rag.corpus import Document, load_corpus
-from rag.embedders import make_embedder
-from rag.fusion import convex_fusion
-from rag.gold import GoldQuestion, is_relevant, load_gold
-from rag.language import detect_language
-from rag.search import without_overlaps
-from rag.squad import load_squad
+from rag.evaluation.gold import GoldQuestion, is_relevant, load_gold
+from rag.evaluation.squad import load_squad
+from rag.indexing.embedders import make_embedder
+from rag.ingest.chunking import Passage, chunk_documents, sentence_spans
+from rag.ingest.corpus import Document, load_corpus
+from rag.ingest.language import detect_language
+from rag.retrieval.fusion import convex_fusion
+from rag.retrieval.search import without_overlaps
 
 CACHE = Path("/tmp/rag-sweep-cache")
 
@@ -158,8 +158,9 @@ def show(name: str, scores: dict[str, dict[str, float]], groups: list[str]) -> N
 
 
 def convex(data: Data, dense: np.ndarray, lexical: np.ndarray, weight: float, n: int = 50):
-    """`rag.search`'s fusion (`rag.fusion.convex_fusion`) on the matrices, without question
-    translation: over the union of both top-n lists, each candidate scored by both."""
+    """`rag.retrieval.search`'s fusion (`rag.retrieval.fusion.convex_fusion`) on the matrices,
+    without question translation: over the union of both top-n lists, each candidate scored by
+    both."""
 
     def rank(qi: int) -> list[int]:
         c = candidates(dense[qi], lexical[qi], n).tolist()
@@ -174,7 +175,7 @@ def convex(data: Data, dense: np.ndarray, lexical: np.ndarray, weight: float, n:
 
 
 def main() -> None:
-    from rag.lexical import analyze_passage, analyze_query
+    from rag.indexing.lexical import analyze_passage, analyze_query
 
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset", choices=["gold", "piaf"])

@@ -1,3 +1,94 @@
-"""Multilingual semantic retrieval over news articles: passages with their sources."""
+"""Multilingual semantic retrieval over news articles: passages with their sources.
+
+The library's public API, importable from `rag` itself:
+
+    from rag import Settings, open_or_build_index, search
+    index = open_or_build_index(Settings())
+    for r in search(index, "Qui est le maire de Hangzhou ?", k=3).results:
+        print(r.rank, r.title, r.start, r.end)
+
+The names are imported on first use, so that `import rag` (and the `rag` command) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_HOMES = {
+    "Settings": "rag.config",
+    "RagError": "rag.errors",
+    "InvalidQueryError": "rag.errors",
+    "Citation": "rag.answers",
+    "ContextBlock": "rag.answers",
+    "DocumentSummary": "rag.answers",
+    "Highlight": "rag.answers",
+    "SearchResponse": "rag.answers",
+    "SearchResult": "rag.answers",
+    "Document": "rag.ingest.corpus",
+    "load_corpus": "rag.ingest.corpus",
+    "Index": "rag.indexing.index",
+    "load_index": "rag.indexing.index",
+    "BuildReport": "rag.indexing.build",
+    "build_index": "rag.indexing.build",
+    "open_or_build_index": "rag.indexing.build",
+    "write_index": "rag.indexing.build",
+    "SearchFilters": "rag.retrieval.search",
+    "search": "rag.retrieval.search",
+    "build_context": "rag.retrieval.context",
+}
+
+__all__ = [
+    "BuildReport",
+    "Citation",
+    "ContextBlock",
+    "Document",
+    "DocumentSummary",
+    "Highlight",
+    "Index",
+    "InvalidQueryError",
+    "RagError",
+    "SearchFilters",
+    "SearchResponse",
+    "SearchResult",
+    "Settings",
+    "__version__",
+    "build_context",
+    "build_index",
+    "load_corpus",
+    "load_index",
+    "open_or_build_index",
+    "search",
+    "write_index",
+]
+
+if TYPE_CHECKING:
+    from rag.answers import (
+        Citation,
+        ContextBlock,
+        DocumentSummary,
+        Highlight,
+        SearchResponse,
+        SearchResult,
+    )
+    from rag.config import Settings
+    from rag.errors import InvalidQueryError, RagError
+    from rag.indexing.build import BuildReport, build_index, open_or_build_index, write_index
+    from rag.indexing.index import Index, load_index
+    from rag.ingest.corpus import Document, load_corpus
+    from rag.retrieval.context import build_context
+    from rag.retrieval.search import SearchFilters, search
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rag' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

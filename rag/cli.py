@@ -7,7 +7,6 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -97,7 +96,7 @@ def index_command(
     chunk_overlap: Annotated[int | None, typer.Option(help="characters of overlap")] = None,
 ) -> None:
     """Build the index of a corpus folder (unchanged passages are not embedded again)."""
-    from rag.index import build_index
+    from rag.indexing.build import build_index
 
     settings = make_settings(
         corpus_dir=corpus,
@@ -132,8 +131,8 @@ def search_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Answer QUESTION with ranked passages and their sources."""
-    from rag.index import load_index
-    from rag.search import SearchFilters, search
+    from rag.indexing.index import load_index
+    from rag.retrieval.search import SearchFilters, search
 
     settings = make_settings(index_dir=index, embedder=embedder)
     filters = SearchFilters(doc_ids=doc_id or None, date_from=date_from, date_to=date_to)
@@ -141,7 +140,7 @@ def search_command(
         loaded = load_index(settings.index_dir, settings)
         response = search(loaded, question, settings.default_k if k is None else k, mode, filters)
     if as_json:
-        payload = asdict(response)
+        payload = response.model_dump()
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
     if not response.results:
@@ -178,8 +177,8 @@ def eval_command(
 ) -> None:
     """Score retrieval on a gold set (or a SQuAD dataset) in each mode, side by side."""
     from rag.config import SEARCH_MODES
-    from rag.evaluation import run_evaluation
-    from rag.report import print_report, write_chart
+    from rag.evaluation.metrics import run_evaluation
+    from rag.evaluation.report import print_report, write_chart
 
     settings = make_settings(
         corpus_dir=corpus,
@@ -227,7 +226,7 @@ def serve_command(
     import logging
     import os
 
-    from rag.server import serve
+    from rag.service.server import serve
 
     settings = make_settings(
         host=host, port=port, index_dir=index, corpus_dir=corpus, embedder=embedder
@@ -243,8 +242,8 @@ def serve_command(
 @app.command("mcp")
 def mcp_command(index: IndexOpt = None, corpus: CorpusOpt = None) -> None:
     """Serve the search tool and the documents over MCP on stdio (for assistants)."""
-    from rag.index import open_or_build_index
-    from rag.mcp_server import create_mcp_server
+    from rag.indexing.build import open_or_build_index
+    from rag.service.mcp import create_mcp_server
 
     settings = make_settings(index_dir=index, corpus_dir=corpus)
     with user_errors():

@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDER = "use-m3"
 SearchMode = Literal["dense", "bm25", "hybrid"]
+Language = Literal["fr", "en"]  # of questions and documents
 SEARCH_MODES: tuple[str, ...] = ("dense", "bm25", "hybrid")
+# Bounds of the size of a context block for chatbots (`max_chars`).
+MIN_CONTEXT_CHARS = 200
+MAX_CONTEXT_CHARS = 100_000
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,92 @@
+"""The shapes the library answers with, shared as they are by the HTTP API, its clients and
+the MCP server: adding a field here adds it everywhere.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.config import Language, SearchMode
+
+
+class Highlight(BaseModel):
+    """A sentence of a result that answers the question."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: int = Field(description="offset in the document's stored text, like the passage's")
+    end: int
+    text: str
+
+
+class SearchResult(BaseModel):
+    """A passage that answers the question, with its source."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rank: int
+    score: float
+    doc_id: str
+    title: str
+    date: str | None
+    source: str
+    start: int = Field(description="offset of the passage in the document's stored text")
+    end: int = Field(description="end offset (exclusive): text == document.text[start:end]")
+    text: str
+    highlights: list[Highlight] = Field(
+        default_factory=list,
+        description="the sentences of the passage that best answer the question",
+    )
+
+
+class SearchResponse(BaseModel):
+    """The ranked passages for a question, best first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    query: str
+    mode: SearchMode
+    lang: Language = Field("fr", description="detected language of the question")
+    results: list[SearchResult] = Field(default_factory=list)
+
+
+class Citation(BaseModel):
+    """The source of the passage numbered `number` in a context block."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int = Field(description="the [n] that marks the passage in the text block")
+    doc_id: str
+    title: str
+    date: str | None
+    source: str
+    start: int
+    end: int
+
+
+class ContextBlock(BaseModel):
+    """The top passages as one numbered text block, with what each number cites."""
+
+    model_config = ConfigDict(frozen=True)
+
+    query: str
+    lang: Language
+    text: str = Field(description="numbered passages, ready to paste into a prompt")
+    citations: list[Citation] = Field(default_factory=list)
+    truncated: bool = Field(
+        False, description="whether a passage was cut or left out to fit max_chars"
+    )
+
+
+class DocumentSummary(BaseModel):
+    """A document as listed: its metadata and how many passages it was cut into."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str
+    date: str | None
+    language: str
+    source: str
+    url: str | None
+    passages: int

@@ -1,0 +1,1 @@
+"""Measuring retrieval: gold sets and SQuAD datasets, ranx metrics per mode, reports."""

@@ -1,0 +1,65 @@
+"""The index folder's life: a build is written beside it and swapped in by two renames.
+
+A build that fails or is killed leaves the previous index whole; a swap cut between its two
+renames is finished by the next reader (`recover`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from rag.errors import IndexCorruptError
+from rag.indexing.manifest import MANIFEST
+
+
+def backup_of(index_dir: Path) -> Path:
+    return index_dir.with_name(f".{index_dir.name}.previous")
+
+
+def recover(index_dir: Path) -> None:
+    """Finish a swap that was cut between its two renames."""
+    backup = backup_of(index_dir)
+    if not index_dir.exists() and (backup / MANIFEST).exists():
+        os.rename(backup, index_dir)
+
+
+def new_build_folder(index_dir: Path) -> Path:
+    """An empty sibling folder for a build by this process, named so that a later build can
+    tell whether its process still runs."""
+    building = index_dir.with_name(f".{index_dir.name}.build-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    building.mkdir()
+    return building
+
+
+def clear_stale_builds(index_dir: Path) -> None:
+    for stale in index_dir.parent.glob(f".{index_dir.name}.build-*"):
+        pid = stale.name.rsplit("-", 2)[-2]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(stale, ignore_errors=True)
+        except PermissionError:
+            pass
+
+
+def swap_into_place(built: Path, index_dir: Path) -> None:
+    backup = backup_of(index_dir)
+    shutil.rmtree(backup, ignore_errors=True)
+    if index_dir.exists():
+        os.rename(index_dir, backup)
+    os.rename(built, index_dir)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def check_target(index_dir: Path) -> None:
+    """Refuse to replace a folder that holds something other than an index."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexCorruptError(f"{index_dir} is a file, not an index folder; pass another --index")
+    if index_dir.is_dir() and any(index_dir.iterdir()) and not (index_dir / MANIFEST).exists():
+        raise IndexCorruptError(
+            f"{index_dir} is a folder with files but no {MANIFEST}; it is not an index, and "
+            "building would replace its contents. Pass an empty or new --index folder"
+        )

@@ -1,0 +1,92 @@
+"""The manifest: how an index was built (embedder, chunking, corpus, format), saved beside it.
+
+An index folder is whole when its `manifest.json` is there: a build writes it last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from rag.config import DEFAULT_EMBEDDER, Settings
+from rag.errors import IndexCorruptError, RagError
+from rag.ingest.corpus import Document, corpus_fingerprint
+
+FORMAT_VERSION = 3
+MANIFEST = "manifest.json"
+STORE = "chunks.sqlite"
+SENTENCES = "sentences.npy"  # float16 vectors of each passage's sentences, by sentence id
+
+
+class EmbedderInfo(BaseModel):
+    name: str
+    dimension: int
+    query_prefix: str = ""
+    passage_prefix: str = ""
+
+
+class ChunkingInfo(BaseModel):
+    size: int
+    overlap: int
+
+
+class Manifest(BaseModel):
+    format_version: int
+    rag_version: str
+    embedder: EmbedderInfo
+    chunking: ChunkingInfo
+    corpus_fingerprint: str
+    documents: int
+    passages: int
+    sentences: int
+    vocabulary: int
+    vector_index: str
+    built_at: str
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    path = index_dir / MANIFEST
+    if not path.exists():
+        raise IndexCorruptError(
+            f"{index_dir} has no {MANIFEST}, so it is not an index (or its build never finished); "
+            f"rebuild it with: rag index --index {index_dir}"
+        )
+    try:
+        manifest = Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except (ValidationError, OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(
+            f"{path} cannot be read ({type(exc).__name__}); "
+            f"rebuild the index with: rag index --index {index_dir}"
+        ) from exc
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexCorruptError(
+            f"{index_dir} has index format {manifest.format_version}, this version reads "
+            f"format {FORMAT_VERSION}; rebuild it with: rag index --index {index_dir}"
+        )
+    return manifest
+
+
+def format_version(index_dir: Path) -> int | None:
+    """The format version the index at `index_dir` says it has, or None if it says none."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        version = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8")).get(
+            "format_version"
+        )
+        return version if isinstance(version, int) else None
+    return None
+
+
+def index_matches(index_dir: Path, documents: list[Document], settings: Settings) -> bool:
+    """Whether the index at `index_dir` was built from these documents with these settings."""
+    with contextlib.suppress(RagError, OSError):
+        manifest = read_manifest(index_dir)
+        return (
+            manifest.corpus_fingerprint == corpus_fingerprint(documents)
+            and manifest.embedder.name == (settings.embedder or DEFAULT_EMBEDDER)
+            and manifest.chunking
+            == ChunkingInfo(size=settings.chunk_size, overlap=settings.chunk_overlap)
+        )
+    return False

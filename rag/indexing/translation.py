@@ -1,0 +1,128 @@
+"""Translating a question's words into the corpus's language, for BM25.
+
+BM25 cannot match an English question to French text. The embedder puts French and English in
+one vector space, so each question word that the corpus does not use is replaced by its nearest
+words of the corpus's vocabulary ("seminar" -> "séminaire", "training" -> "formation"), kept
+only when they are close enough. The index holds the vocabulary of each of its languages with
+the words' vectors (`vocabulary.json`, `vocabulary.npy`), embedded when it is built.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.indexing.embedders import Embedder
+from rag.indexing.lexical import content_words, stem
+
+WORDS = "vocabulary.json"
+VECTORS = "vocabulary.npy"
+MIN_WORD_LENGTH = 3
+CACHED_WORDS = 20_000  # question words whose vectors a loaded index keeps (about 40 MB)
+
+
+def vocabulary(
+    texts: Sequence[str], languages: Sequence[str], max_words: int
+) -> dict[str, list[str]]:
+    """The words of `texts` by language, most frequent first, at most `max_words` each.
+    Stop words, numbers and words shorter than three letters are left out."""
+    counts: dict[str, Counter[str]] = {}
+    for text, language in zip(texts, languages, strict=True):
+        words = [
+            w for w in content_words(text, language) if w.isalpha() and len(w) >= MIN_WORD_LENGTH
+        ]
+        counts.setdefault(language, Counter()).update(words)
+    return {
+        language: [w for w, _ in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:max_words]]
+        for language, c in sorted(counts.items())
+    }
+
+
+@dataclass
+class Lexicon:
+    """Each language's vocabulary and the words' vectors (rows of `vectors`, in order)."""
+
+    words: dict[str, list[str]]
+    vectors: dict[str, np.ndarray]
+
+    def __post_init__(self) -> None:
+        self._known = {language: set(words) for language, words in self.words.items()}
+        # Questions reuse the same few words; embedding them again would double a query's cost.
+        self._cache: dict[str, np.ndarray] = {}
+        self._cache_lock = threading.Lock()  # an index is shared between threads
+
+    @classmethod
+    def from_rows(cls, words: dict[str, list[str]], rows: np.ndarray) -> Lexicon:
+        vectors, at = {}, 0
+        for language, ws in words.items():
+            vectors[language] = np.ascontiguousarray(rows[at : at + len(ws)], dtype=np.float32)
+            at += len(ws)
+        return cls(words, vectors)
+
+    def __len__(self) -> int:
+        return sum(len(ws) for ws in self.words.values())
+
+    def rows(self) -> np.ndarray:
+        parts = [self.vectors[language] for language in self.words if len(self.words[language])]
+        return np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
+
+    def save(self, folder: Path) -> None:
+        (folder / WORDS).write_text(json.dumps(self.words, ensure_ascii=False), encoding="utf-8")
+        np.save(folder / VECTORS, self.rows().astype(np.float16), allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> Lexicon:
+        words = json.loads((folder / WORDS).read_text(encoding="utf-8"))
+        return cls.from_rows(words, np.load(folder / VECTORS, allow_pickle=False))
+
+    def translate(
+        self,
+        question: str,
+        language: str,
+        embedder: Embedder,
+        min_similarity: float,
+        neighbours: int,
+    ) -> list[str]:
+        """BM25 stems of the question's words translated into every other language of the
+        vocabulary. Words that language already uses (names, numbers) are left as they are."""
+        stems: list[str] = []
+        candidates = list(
+            dict.fromkeys(w for w in content_words(question) if w.isalpha() and len(w) >= 2)
+        )
+        for target, vocabulary in self.words.items():
+            if target == language or not vocabulary:
+                continue
+            words = [w for w in candidates if w not in self._known[target]]
+            if not words:
+                continue
+            similarity = self._word_vectors(words, embedder) @ self.vectors[target].T
+            n = min(neighbours, similarity.shape[1])
+            nearest = np.argpartition(-similarity, n - 1, axis=1)[:, :n]
+            found = [
+                vocabulary[j]
+                for i, row in enumerate(nearest)
+                for j in row
+                if similarity[i, j] >= min_similarity
+            ]
+            stems += stem(found, target)
+        return sorted(set(stems))
+
+    def _word_vectors(self, words: list[str], embedder: Embedder) -> np.ndarray:
+        with self._cache_lock:
+            known = {w: self._cache[w] for w in words if w in self._cache}
+        missing = [w for w in words if w not in known]
+        if missing:
+            fresh = dict(zip(missing, embedder.encode_passages(missing), strict=True))
+            known.update(fresh)
+            with self._cache_lock:
+                for word, vector in fresh.items():
+                    if len(self._cache) >= CACHED_WORDS:  # forget the oldest
+                        del self._cache[next(iter(self._cache))]
+                    self._cache[word] = vector
+        return np.stack([known[w] for w in words])

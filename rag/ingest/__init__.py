@@ -1,0 +1,1 @@
+"""Files → documents → passages: reading, cleaning, dating and chunking articles."""

@@ -1,0 +1,76 @@
+"""Splitting documents into overlapping, sentence-aware passages that know their offsets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from rag.ingest.corpus import Document
+
+# Sentence and paragraph ends first, then clauses, then words. Sentences of neighbouring
+# paragraphs may share a passage, so a heading is never a passage of its own.
+SEPARATORS = [r"(?<=[.!?…])\s+|\n+", r"(?<=[;:,])\s+", r"\s+", ""]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+
+
+@dataclass(frozen=True)
+class Passage:
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:
+    if chunk_overlap >= chunk_size:
+        raise ValueError(
+            f"chunk overlap ({chunk_overlap}) must be smaller than chunk size ({chunk_size})"
+        )
+    return RecursiveCharacterTextSplitter(
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        separators=SEPARATORS,
+        keep_separator="end",
+        is_separator_regex=True,
+        add_start_index=True,
+        strip_whitespace=True,
+    )
+
+
+def chunk_document(doc: Document, splitter: RecursiveCharacterTextSplitter) -> Iterator[Passage]:
+    """The passages of `doc`; `doc.text[p.start:p.end] == p.text` holds for each."""
+    search_from = 0
+    for piece in splitter.create_documents([doc.text]):
+        text = piece.page_content
+        start = piece.metadata.get("start_index", -1)
+        if start < 0 or doc.text[start : start + len(text)] != text:
+            start = doc.text.find(text, search_from)
+            if start < 0:  # cannot happen with strip_whitespace; guard the invariant anyway
+                raise AssertionError(f"passage not found in document {doc.id!r}")
+        search_from = start + 1
+        yield Passage(doc_id=doc.id, start=start, end=start + len(text), text=text)
+
+
+def chunk_documents(
+    documents: Iterable[Document], chunk_size: int, chunk_overlap: int
+) -> Iterator[Passage]:
+    splitter = make_splitter(chunk_size, chunk_overlap)
+    for doc in documents:
+        yield from chunk_document(doc, splitter)
+
+
+def sentence_spans(passage: Passage) -> list[tuple[int, int]]:
+    """The `[start, end)` of each sentence of `passage`, in document coordinates."""
+    spans = []
+    local = 0
+    for m in [*_SENTENCE_END.finditer(passage.text), None]:
+        end = m.start() if m else len(passage.text)
+        if passage.text[local:end].strip():
+            spans.append((passage.start + local, passage.start + end))
+        local = m.end() if m else local
+    return spans

@@ -1,0 +1,86 @@
+"""The HTTP API: FastAPI routes over the library, served by uvicorn (`rag serve`).
+
+`create_app` assembles the routers (`rag.service.routes`), the error handlers
+(`rag.service.problems`), the API-key check (`rag.service.dependencies`) and the MCP mount. The
+index is loaded (or built, when missing) in the app's lifespan, never at import.
+"""
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
+
+from rag import __version__
+from rag.config import Settings
+from rag.indexing.build import open_or_build_index
+from rag.retrieval.search import search
+from rag.service.access_log import AccessLog
+from rag.service.dependencies import require_key
+from rag.service.mcp import MCPMount, create_mcp_server
+from rag.service.problems import add_error_handlers
+from rag.service.routes import chatbots, documents, status
+from rag.service.routes import search as search_routes
+from rag.service.schemas import EXAMPLES
+
+log = logging.getLogger("rag.service.app")
+
+
+def _lifespan(
+    settings: Settings, mcp_mount: MCPMount
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        def progress(stage: str, done: int, total: int) -> None:
+            if total and (done == total or done % max(1, total // 10) == 0):
+                log.info("building the index: %s %d/%d", stage, done, total)
+
+        index = await run_in_threadpool(open_or_build_index, settings, progress)
+        # Load the model weights and the language detector now, not in the first request.
+        await run_in_threadpool(search, index, EXAMPLES["fr"]["query"], 1)
+        mcp = create_mcp_server(index)
+        # Stateless JSON: any worker process can answer any MCP request.
+        mcp_mount.app = mcp.streamable_http_app(
+            streamable_http_path="/", stateless_http=True, json_response=True
+        )
+        app.state.index = index
+        log.info("index loaded from %s", settings.index_dir)
+        async with mcp.session_manager.run():
+            yield
+        app.state.index = None
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    mcp_mount = MCPMount(api_key)
+    app = FastAPI(
+        title="rag",
+        version=__version__,
+        summary="Questions in French or English over news articles, answered with passages "
+        "and their sources.",
+        lifespan=_lifespan(settings, mcp_mount),
+    )
+    app.state.api_key = api_key
+    app.state.index = None
+    if settings.log_requests:
+        app.add_middleware(AccessLog)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+        )
+    add_error_handlers(app)
+    protected = APIRouter(dependencies=[Depends(require_key)])
+    for routes in (search_routes, chatbots, documents, status):
+        protected.include_router(routes.router)
+    app.include_router(protected)
+    app.include_router(status.public)
+    app.mount("/mcp", mcp_mount)
+    return app

@@ -1,0 +1,43 @@
+"""What routes depend on: the loaded index, and the API key when one is set."""
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from rag.indexing.index import Index
+from rag.service.problems import UNAVAILABLE
+
+_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+_bearer = HTTPBearer(auto_error=False)
+
+
+def key_matches(given: str | None, expected: str) -> bool:
+    return given is not None and secrets.compare_digest(given.encode(), expected.encode())
+
+
+async def loaded_index(request: Request) -> Index:
+    """The index the lifespan loaded; 503 until it is there."""
+    index: Index | None = getattr(request.app.state, "index", None)
+    if index is None:
+        raise HTTPException(503, UNAVAILABLE)
+    return index
+
+
+async def require_key(
+    request: Request,
+    key: Annotated[str | None, Depends(_key_header)],
+    auth: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Refuse the request (401) unless it carries the API key, when one is set."""
+    expected: str | None = request.app.state.api_key
+    if expected is None:
+        return
+    if not key_matches(key or (auth.credentials if auth else None), expected):
+        raise HTTPException(
+            401, "missing or wrong API key; send it as X-API-Key or Authorization: Bearer"
+        )
+
+
+IndexDep = Annotated[Index, Depends(loaded_index)]

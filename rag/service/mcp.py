@@ -1,0 +1,99 @@
+"""The service as an MCP server (official `mcp` SDK): a `search` tool and a resource per document.
+
+`rag mcp` serves it over stdio; `rag serve` also mounts it over streamable HTTP at `/mcp/`.
+A question the service refuses comes back as a tool error that says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resources import FunctionResource
+
+from rag.errors import RagError
+from rag.indexing.index import Index
+from rag.retrieval.search import SearchFilters, search
+from rag.service.dependencies import key_matches
+from rag.service.problems import UNAVAILABLE, problem
+
+DOCUMENT_URI = "rag://documents/{doc_id}"
+
+
+def create_mcp_server(index: Index) -> MCPServer:
+    server: MCPServer = MCPServer(
+        name="rag",
+        instructions=(
+            "Search news articles about cities, digital transition and city diplomacy, mostly "
+            "in French, with questions in French or English. Cite passages by doc_id and offsets."
+        ),
+    )
+
+    @server.tool(
+        name="search",
+        description=(
+            "Ranked passages that answer a question (French or English), each with its source: "
+            "doc_id, title, date, start/end offsets in the document text, and highlights."
+        ),
+    )
+    def search_tool(
+        question: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        doc_ids: list[str] | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+    ) -> dict[str, Any]:
+        try:
+            response = search(index, question, k, mode, SearchFilters(doc_ids, date_from, date_to))
+        except RagError as exc:
+            raise ToolError(str(exc)) from exc
+        return response.model_dump()
+
+    for summary in index.store.documents():
+
+        def read(doc_id: str = summary.id) -> str:
+            doc = index.store.document(doc_id)
+            return doc.text if doc else ""
+
+        server.add_resource(
+            FunctionResource(
+                uri=DOCUMENT_URI.format(doc_id=summary.id),
+                name=summary.id,
+                title=summary.title,
+                description=f"{summary.title} ({summary.date or 'no date'}), full stored text",
+                mime_type="text/plain",
+                fn=read,
+            )
+        )
+    return server
+
+
+class MCPMount:
+    """The MCP server's ASGI app, mounted before it exists (it needs the loaded index, which
+    the lifespan sets), behind the same API key as the routes."""
+
+    def __init__(self, api_key: str | None) -> None:
+        self.app: Callable[..., Awaitable[None]] | None = None
+        self._api_key = api_key
+
+    def _authorized(self, scope: MutableMapping[str, Any]) -> bool:
+        if self._api_key is None:
+            return True
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+        return key_matches(given, self._api_key)
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not self._authorized(scope):
+            response = problem(
+                401, "unauthorized", "missing or wrong API key; send it as X-API-Key"
+            )
+            await response(scope, receive, send)
+            return
+        if self.app is None:
+            await problem(503, "unavailable", UNAVAILABLE)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

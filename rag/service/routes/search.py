@@ -1,0 +1,67 @@
+"""`/search`: ranked passages for a question, by query string or JSON body."""
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from rag.config import SearchMode
+from rag.indexing.index import Index
+from rag.retrieval.search import SearchFilters, search
+from rag.service.dependencies import IndexDep
+from rag.service.schemas import (
+    EXAMPLES,
+    MAX_K,
+    MAX_QUERY_CHARS,
+    Filters,
+    SearchAnswer,
+    SearchRequest,
+)
+
+router = APIRouter(tags=["search"])
+
+
+def filters_of(body: SearchRequest) -> SearchFilters | None:
+    f = body.filters
+    return SearchFilters(f.doc_ids, f.date_from, f.date_to) if f else None
+
+
+def answer(index: Index, body: SearchRequest) -> SearchAnswer:
+    started = time.perf_counter()
+    response = search(index, body.query, body.k, body.mode, filters_of(body))
+    took_ms = round((time.perf_counter() - started) * 1000, 3)
+    return SearchAnswer(**dict(response), took_ms=took_ms)
+
+
+# Search routes run on the event loop: a search is a few milliseconds of CPU, and a thread
+# hop per request costs more than it gives. `rag serve` runs one worker process per core.
+@router.get("/search", response_model=SearchAnswer)
+async def search_get(
+    index: IndexDep,
+    q: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=MAX_QUERY_CHARS,
+            description="the question, in French or English",
+            openapi_examples={
+                "fr": {"value": EXAMPLES["fr"]["query"]},
+                "en": {"value": EXAMPLES["en"]["query"]},
+            },
+        ),
+    ],
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 5,
+    mode: SearchMode = "hybrid",
+    doc_id: Annotated[list[str] | None, Query(description="repeatable")] = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+) -> SearchAnswer:
+    """Ranked passages for the question `q`, with their sources."""
+    filters = Filters(doc_ids=doc_id, date_from=date_from, date_to=date_to)
+    return answer(index, SearchRequest(query=q, k=k, mode=mode, filters=filters))
+
+
+@router.post("/search", response_model=SearchAnswer)
+async def search_post(index: IndexDep, body: SearchRequest) -> SearchAnswer:
+    """Ranked passages for `query`, with their sources, optionally filtered."""
+    return answer(index, body)

@@ -1,0 +1,72 @@
+"""Serving the API with uvicorn in one or more pre-forked worker processes.
+
+Searching is CPU-bound Python and numpy: one process uses about one core, whatever its threads.
+So `rag serve` binds the socket once, builds the index if it is missing, then forks `workers`
+processes that share the socket, each with its own event loop and its own read-only view of the
+index (the FAISS and BM25 files are memory-mapped, so their pages are shared).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+from types import FrameType
+
+import uvicorn
+
+from rag.config import Settings
+from rag.indexing.build import open_or_build_index
+from rag.service.app import create_app
+
+log = logging.getLogger("rag.service.server")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _run_worker(settings: Settings, sock: socket.socket) -> None:
+    config = uvicorn.Config(
+        create_app(settings), access_log=False, log_level="warning", timeout_graceful_shutdown=5
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve(settings: Settings, workers: int) -> None:
+    """Serve until SIGINT or SIGTERM. Builds the index first when it is missing."""
+    sock = _bind(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    # Build (or check) the index once, before forking, so that workers only load it.
+    open_or_build_index(settings, progress=None)
+    if workers == 1:
+        log.info("rag running on http://%s:%d (1 worker)", host, port)
+        _run_worker(settings, sock)
+        return
+    context = multiprocessing.get_context("fork")
+    children = [
+        context.Process(target=_run_worker, args=(settings, sock), daemon=True)
+        for _ in range(workers)
+    ]
+    for child in children:
+        child.start()
+    log.info("rag running on http://%s:%d (%d workers)", host, port, workers)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for child in children:
+            if child.pid and child.is_alive():
+                os.kill(child.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        child.join()
+    sock.close()

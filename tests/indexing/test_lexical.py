@@ -1,0 +1,61 @@
+import math
+
+import pytest
+
+from rag.indexing.lexical import BM25Index, analyze_passage, analyze_query
+
+
+def test_passages_are_stemmed_in_their_language() -> None:
+    assert analyze_passage("Les maires des villes", "fr") == ["mair", "vill"]
+    assert analyze_passage("The mayors of the cities", "en") == ["mayor", "citi"]
+
+
+def test_questions_are_stemmed_in_both_languages() -> None:
+    stems = analyze_query("Qui sont les maires des cities ?")
+    assert {"mair", "citi"} <= set(stems)
+    assert "les" not in stems and "qui" not in stems
+
+
+def test_scores_match_the_bm25_formula() -> None:
+    texts = ["le maire de la ville", "la ville verte", "le budget du sport"]
+    index = BM25Index.build(texts, ["fr"] * 3)
+    hits = index.search("maire", 3)
+    assert [i for i, _ in hits] == [0]  # passages without the stem are left out
+    # Lucene's BM25 (k1=1.5, b=0.75), which drops the constant (k1 + 1) factor of Robertson's:
+    # idf = ln(1 + (N - df + 0.5) / (df + 0.5)).
+    n, df, tf, k1, b = 3, 1, 1, 1.5, 0.75
+    avg_len, length = (2 + 2 + 2) / 3, 2  # maire, vill / vill, vert / budget, sport
+    idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    expected = idf * tf / (tf + k1 * (1 - b + b * length / avg_len))
+    assert hits[0][1] == pytest.approx(expected, rel=1e-4)
+
+
+def test_allowed_mask_and_save_load(tmp_path) -> None:
+    texts = ["la ville de Tunis", "la ville de Rabat", "le sport"]
+    index = BM25Index.build(texts, ["fr"] * 3)
+    index.save(tmp_path)
+    loaded = BM25Index.load(tmp_path)
+    assert {i for i, _ in loaded.search("ville", 5)} == {0, 1}
+    assert [i for i, _ in loaded.search("ville", 5, allowed=[1, 2])] == [1]
+    assert loaded.search("inconnu", 5) == []
+
+
+def test_accents_are_folded_so_unaccented_questions_match() -> None:
+    index = BM25Index.build(["L'État fédéral et la région", "Le budget du sport"], ["fr"] * 2)
+    assert [i for i, _ in index.search("Quel est le role de l'Etat ?", 2)] == [0]
+    assert analyze_passage("le château de la forêt", "fr") == ["chateau", "foret"]
+
+
+def test_interrogatives_are_dropped_from_questions_only() -> None:
+    stems = analyze_query("Quand et combien ? When and how many cities?")
+    assert not {"quand", "combien", "when", "how", "mani", "many"} & set(stems)
+    assert "citi" in stems
+    # A passage keeps them: "comment" and "quand" are words of the text there.
+    assert "quand" in analyze_passage("Il viendra quand il pourra", "fr")
+
+
+def test_extra_terms_add_to_the_question() -> None:
+    index = BM25Index.build(["la ville de Tunis", "le séminaire de Rabat"], ["fr"] * 2)
+    plain = index.scores("seminar in Rabat")
+    more = index.scores("seminar in Rabat", ["seminair"])
+    assert more[1] > plain[1] > 0 and more[0] == plain[0] == 0

@@ -1,0 +1,86 @@
+import numpy as np
+
+from rag.config import Settings
+from rag.indexing.index import Index
+from rag.indexing.translation import Lexicon, vocabulary
+from rag.retrieval.search import search
+
+
+def test_vocabulary_is_by_language_and_frequency_without_stop_words_or_numbers() -> None:
+    texts = [
+        "Les villes et les maires",
+        "La ville de Tunis, ville de 2021",
+        "The cities of the world",
+    ]
+    words = vocabulary(texts, ["fr", "fr", "en"], max_words=100)
+    assert words == {"en": ["cities", "world"], "fr": ["ville", "maires", "tunis", "villes"]}
+    assert vocabulary(texts, ["fr", "fr", "en"], max_words=1) == {"en": ["cities"], "fr": ["ville"]}
+
+
+def test_english_words_are_translated_into_the_corpus_french(default_index: Index) -> None:
+    lexicon = default_index.lexicon
+    assert set(lexicon.words) == {"fr"} and len(lexicon) == default_index.manifest.vocabulary
+    stems = lexicon.translate(
+        "When did the seminar on resilient cities take place?", "en", default_index.embedder, 0.6, 2
+    )
+    assert {"seminair", "resilient"} <= set(stems)  # séminaire, résilientes
+    stems = lexicon.translate("Who is the mayor of the town?", "en", default_index.embedder, 0.6, 2)
+    assert {"mair", "vill"} <= set(stems)  # maire, ville
+    # A French question needs no translation into French, the only language of the corpus.
+    assert lexicon.translate("Qui est le maire ?", "fr", default_index.embedder, 0.6, 2) == []
+
+
+def test_words_the_corpus_uses_are_not_translated(default_index: Index) -> None:
+    """Names and words shared by both languages already match as they are."""
+    stems = default_index.lexicon.translate("Hangzhou", "en", default_index.embedder, 0.0, 2)
+    assert stems == []
+
+
+def test_a_higher_similarity_floor_keeps_fewer_translations(default_index: Index) -> None:
+    question = "Why do the South-East Asian cities want to pool their training?"
+    embedder = default_index.embedder
+    loose = default_index.lexicon.translate(question, "en", embedder, 0.3, 3)
+    strict = default_index.lexicon.translate(question, "en", embedder, 0.6, 3)
+    assert set(strict) < set(loose)
+    assert "format" in strict  # training -> formation(s)
+
+
+def test_save_and_load_keep_words_and_vectors(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    words = {"en": ["city"], "fr": ["ville", "maire"]}
+    rows = rng.normal(size=(3, 4)).astype(np.float32)
+    Lexicon.from_rows(words, rows).save(tmp_path)
+    loaded = Lexicon.load(tmp_path)
+    assert loaded.words == words
+    assert np.allclose(loaded.vectors["fr"], rows[1:], atol=1e-2)  # stored as float16
+
+
+def test_translation_lifts_an_english_question_over_french_text(default_index: Index) -> None:
+    """q005 of the gold set: BM25 sees the French passage only through the translated words."""
+    question = "When did the seminar on smart, sustainable and resilient cities take place?"
+
+    def rank(translate: bool) -> int:
+        index = Index(**{**default_index.__dict__})
+        index.settings = Settings(translate_questions=translate)
+        results = search(index, question, k=20).results
+        return next(r.rank for r in results if "séminaire sur les villes" in r.text)
+
+    assert rank(True) < rank(False)
+
+
+def test_question_words_are_embedded_once(default_index: Index) -> None:
+    class Counting:
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def encode_passages(self, texts):
+            self.texts += texts
+            return default_index.embedder.encode_passages(texts)
+
+    lexicon = Lexicon(default_index.lexicon.words, default_index.lexicon.vectors)
+    counting = Counting()
+    first = lexicon.translate("Who trains the mayors?", "en", counting, 0.6, 2)  # type: ignore[arg-type]
+    assert sorted(counting.texts) == ["mayors", "trains"]
+    again = lexicon.translate("The mayors' training", "en", counting, 0.6, 2)  # type: ignore[arg-type]
+    assert sorted(counting.texts) == ["mayors", "training", "trains"]  # only "training" is new
+    assert first and again

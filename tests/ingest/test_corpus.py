@@ -1,0 +1,125 @@
+import json
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, HANGZHOU
+
+from rag.errors import CorpusError
+from rag.ingest.corpus import corpus_fingerprint, fallback_title, load_corpus
+
+
+def test_default_corpus_loads_five_french_documents() -> None:
+    docs = load_corpus(CORPUS)
+    assert [d.id for d in docs] == sorted(p.stem for p in CORPUS.glob("*.txt"))
+    assert {d.language for d in docs} == {"fr"}
+    hangzhou = next(d for d in docs if d.id == HANGZHOU)
+    assert hangzhou.title.startswith("Hangzhou accueille le Conseil mondial de CGLU")
+    assert hangzhou.date == "2017-12-09"
+    assert hangzhou.source.endswith(f"{HANGZHOU}.txt")
+
+
+def test_title_falls_back_to_the_first_sentence() -> None:
+    doc = next(d for d in load_corpus(CORPUS) if d.id.startswith("000"))
+    assert doc.title.startswith("Le Secteur des Sciences et de la Technologie")
+    assert doc.title.endswith("…") and len(doc.title) <= 91
+    assert fallback_title("Court. Suite.") == "Court"
+
+
+def test_md_html_and_jsonl_documents(tmp_path: Path) -> None:
+    (tmp_path / "note.md").write_text("# Smart cities in Europe\n\nCities go digital fast.\n")
+    (tmp_path / "page.html").write_text(
+        "<html><head><title>Site</title><meta property='article:published_time' "
+        "content='2020-03-04T10:00:00Z'></head><body><nav>Menu Accueil</nav><article>"
+        "<h1>La ville numérique</h1><p>Les villes deviennent numériques.</p></article>"
+        "<script>var x = 1;</script><footer>Mentions légales</footer></body></html>"
+    )
+    (tmp_path / "more.jsonl").write_text(
+        json.dumps({"id": "j1", "text": "The mayor spoke.", "title": "Speech", "date": "2019-01"})
+        + "\n\n"
+        + json.dumps({"id": "j2", "text": "Le maire a parlé aux habitants de la ville."})
+        + "\n"
+    )
+    docs = {d.id: d for d in load_corpus(tmp_path)}
+    assert set(docs) == {"note", "page", "j1", "j2"}
+    assert docs["note"].title == "Smart cities in Europe"
+    assert docs["note"].language == "en"
+    assert docs["note"].text == "Smart cities in Europe\n\nCities go digital fast."
+    assert docs["page"].title == "La ville numérique"
+    assert docs["page"].date == "2020-03-04"
+    assert "Menu" not in docs["page"].text and "var x" not in docs["page"].text
+    assert "Les villes deviennent numériques." in docs["page"].text
+    assert (docs["j1"].title, docs["j1"].date, docs["j1"].language) == ("Speech", "2019-01", "en")
+    assert docs["j2"].language == "fr"
+
+
+def test_metadata_file_overrides_guesses(corpus_copy: Path) -> None:
+    meta = {HANGZHOU: {"title": "Conseil mondial de CGLU", "date": "2017-12-07", "url": "u"}}
+    (corpus_copy / "metadata.json").write_text(json.dumps(meta))
+    doc = next(d for d in load_corpus(corpus_copy) if d.id == HANGZHOU)
+    assert (doc.title, doc.date, doc.url) == ("Conseil mondial de CGLU", "2017-12-07", "u")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({"nope": {"title": "x"}}), "not in the corpus"),
+        (json.dumps({HANGZHOU: {"author": "x"}}), "unknown fields"),
+        (json.dumps({HANGZHOU: {"date": "7 déc"}}), "ISO 8601"),
+        (json.dumps([1, 2]), "must map document ids"),
+    ],
+)
+def test_bad_metadata_file_is_an_error(corpus_copy: Path, content: str, message: str) -> None:
+    (corpus_copy / "metadata.json").write_text(content)
+    with pytest.raises(CorpusError, match=message):
+        load_corpus(corpus_copy)
+
+
+def test_missing_corpus_folder(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="does not exist"):
+        load_corpus(tmp_path / "nowhere")
+
+
+def test_corpus_path_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(CorpusError, match="not a folder"):
+        load_corpus(tmp_path / "f.txt")
+
+
+def test_empty_corpus_folder(tmp_path: Path) -> None:
+    (tmp_path / "readme.pdf").write_bytes(b"%PDF")
+    with pytest.raises(CorpusError, match=r"has no \.txt, \.md"):
+        load_corpus(tmp_path)
+
+
+def test_corpus_of_empty_files(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("   \n\n")
+    (tmp_path / "b.txt").write_text("Skip to content\n")
+    with pytest.raises(CorpusError, match="no text in any of them"):
+        load_corpus(tmp_path)
+
+
+def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "latin1.txt").write_bytes("Le maire de Montréal".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"latin1\.txt is not UTF-8"):
+        load_corpus(tmp_path)
+
+
+def test_bad_jsonl_line_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "d.jsonl").write_text('{"id": "a", "text": "ok"}\n{"text": "no id"}\n')
+    with pytest.raises(CorpusError, match=r"d\.jsonl:2 needs an object"):
+        load_corpus(tmp_path)
+
+
+def test_duplicate_ids_are_an_error(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Un texte.")
+    (tmp_path / "a.md").write_text("Un autre texte.")
+    with pytest.raises(CorpusError, match="'a' is used by both"):
+        load_corpus(tmp_path)
+
+
+def test_fingerprint_changes_with_text_only() -> None:
+    docs = load_corpus(CORPUS)
+    assert corpus_fingerprint(docs) == corpus_fingerprint(list(reversed(docs)))
+    changed = [*docs[:-1], type(docs[-1])(**{**docs[-1].__dict__, "text": "autre"})]
+    assert corpus_fingerprint(changed) != corpus_fingerprint(docs)
