@@ -28,6 +28,7 @@ check: install
 	$(VENV)/bin/ruff check rag tests
 	$(VENV)/bin/ruff format --check rag tests
 	$(VENV)/bin/mypy rag
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) index .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,49 @@
+"""The package's shape: its public API, and functions short enough to read at once.
+
+Which layer may import which is checked by import-linter (`make check`, contracts in
+pyproject.toml).
+"""
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+import rag
+
+PACKAGE = Path(rag.__file__).parent
+MAX_FUNCTION_LINES = 80
+
+
+def test_every_public_name_is_importable_from_rag_and_is_its_home_objects() -> None:
+    for name in rag.__all__:
+        value = getattr(rag, name)
+        if name != "__version__":
+            home = importlib.import_module(value.__module__)
+            assert getattr(home, name) is value, name
+    assert set(dir(rag)) == set(rag.__all__)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        rag.no_such_thing  # noqa: B018
+
+
+def test_the_public_api_answers_a_question(default_index: "rag.Index") -> None:
+    from rag import SearchFilters, SearchResponse, search
+
+    response = search(default_index, "Qui est le maire de Hangzhou ?", 3, filters=SearchFilters())
+    assert isinstance(response, SearchResponse)
+    assert len(response.results) == 3
+
+
+def test_no_function_in_the_package_is_longer_than_80_lines() -> None:
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({lines})")
+    assert not long, long
