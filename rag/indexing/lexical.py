@@ -95,7 +95,12 @@ class BM25Index:
         """The BM25 score of every passage for `query`, plus any `extra_terms` (stems, such as
         the question's words translated into the corpus's language)."""
         terms = sorted({*analyze_query(query), *extra_terms})
+        if not terms:  # a question of stop words or symbols: no passage matches it
+            return np.zeros(len(self), dtype=np.float32)
         return np.asarray(self._retriever.get_scores(terms), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return int(self._retriever.scores["num_docs"])
 
     def search(
         self,
