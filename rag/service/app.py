@@ -12,18 +12,19 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from rag import __version__
 from rag.config import Settings
 from rag.indexing.build import open_or_build_index
 from rag.retrieval.search import search
-from rag.service.access_log import AccessLog
 from rag.service.dependencies import require_key
+from rag.service.guard import RequestGuard
 from rag.service.mcp import MCPMount, create_mcp_server
 from rag.service.problems import add_error_handlers
 from rag.service.routes import chatbots, documents, status
 from rag.service.routes import search as search_routes
-from rag.service.schemas import EXAMPLES
+from rag.service.schemas import EXAMPLES, problems
 
 log = logging.getLogger("rag.service.app")
 
@@ -58,7 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     mcp_mount = MCPMount(api_key)
-    app = FastAPI(
+    # Swagger UI and ReDoc from files in the package, not from a CDN: /docs works offline.
+    app = FastAPIOffline(
         title="rag",
         version=__version__,
         summary="Questions in French or English over news articles, answered with passages "
@@ -67,8 +69,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.api_key = api_key
     app.state.index = None
-    if settings.log_requests:
-        app.add_middleware(AccessLog)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -76,11 +76,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
         )
+    # Added last, so outermost: every answer, CORS refusals included, gets an id.
+    app.add_middleware(
+        RequestGuard, max_body_bytes=settings.max_body_bytes, log_requests=settings.log_requests
+    )
     add_error_handlers(app)
-    protected = APIRouter(dependencies=[Depends(require_key)])
+    # The key check (and its OpenAPI security schemes) only when a key is set.
+    keyed = [Depends(require_key)] if api_key else []
+    errors = problems(400, *([401] if api_key else []), 413, 422, 500, 503)
+    protected = APIRouter(dependencies=keyed, responses=errors)
     for routes in (search_routes, chatbots, documents, status):
         protected.include_router(routes.router)
     app.include_router(protected)
-    app.include_router(status.public)
+    app.include_router(status.public, responses=problems(400, 500))
     app.mount("/mcp", mcp_mount)
     return app

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from rag.errors import DocumentNotFoundError, InvalidQueryError, RagError
 
@@ -38,12 +39,41 @@ async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "invalid_request", detail, errors=errors)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts at the request's path (Starlette names only the first
+    matching route's)."""
+    return [
+        method
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.routes
+        )
+    ]
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    kind = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
-    response = problem(exc.status_code, kind.get(exc.status_code, "error"), str(exc.detail))
-    if exc.headers:
-        response.headers.update(exc.headers)
+    kind = {
+        400: "invalid_request",
+        401: "unauthorized",
+        404: "not_found",
+        405: "method_not_allowed",
+    }
+    detail = str(exc.detail)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = (
+            f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allowed)}"
+        )
+    elif exc.status_code == 400 and detail == "There was an error parsing the body":
+        detail = "the request body cannot be read: send a JSON object, encoded in UTF-8"
+    elif exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route {request.url.path}; GET /docs lists the routes"
+    response = problem(exc.status_code, kind.get(exc.status_code, "error"), detail)
+    response.headers.update(headers)
     return response
 
 

@@ -3,7 +3,7 @@
 Shared by the server and the clients; this module imports only pydantic and the leaves.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,11 +25,20 @@ EXAMPLES: dict[str, Any] = {
 }
 
 
+DocId = Annotated[str, Field(min_length=1, max_length=200)]
+DateBound = Annotated[
+    str,
+    Field(max_length=32, description="ISO 8601 day or month (YYYY-MM-DD or YYYY-MM), inclusive"),
+]
+
+
 class Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    doc_ids: list[str] | None = Field(None, description="only passages of these documents")
-    date_from: str | None = Field(None, description="ISO 8601 day or month, inclusive")
-    date_to: str | None = Field(None, description="ISO 8601 day or month, inclusive")
+    doc_ids: list[DocId] | None = Field(
+        None, max_length=1000, description="only passages of these documents"
+    )
+    date_from: DateBound | None = None
+    date_to: DateBound | None = None
 
 
 class SearchRequest(BaseModel):
@@ -38,14 +47,18 @@ class SearchRequest(BaseModel):
         json_schema_extra={"examples": list(EXAMPLES.values())},
     )
     query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="the question")
-    k: int = Field(5, ge=1, le=MAX_K, description="number of passages")
+    k: int = Field(5, ge=1, le=MAX_K, strict=True, description="number of passages")
     mode: SearchMode = "hybrid"
     filters: Filters | None = None
 
 
 class ContextRequest(SearchRequest):
     max_chars: int = Field(
-        4000, ge=MIN_CONTEXT_CHARS, le=MAX_CONTEXT_CHARS, description="size bound of the text block"
+        4000,
+        ge=MIN_CONTEXT_CHARS,
+        le=MAX_CONTEXT_CHARS,
+        strict=True,
+        description="size bound of the text block",
     )
 
 
@@ -59,9 +72,41 @@ class DocumentText(DocumentSummary):
     text: str = Field(description="the stored, normalised text that offsets refer to")
 
 
+class ValidationProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
 class Problem(BaseModel):
-    error: str
-    detail: str
+    """Every error answer: what kind of error, and what was wrong in words."""
+
+    error: str = Field(description="invalid_query, invalid_request, not_found, unauthorized, ...")
+    detail: str = Field(description="what was wrong, and what is allowed")
+    errors: list[ValidationProblem] | None = Field(
+        None, description="invalid_request only: each field that failed validation"
+    )
+    request_id: str | None = Field(None, description="internal only: the id the log names")
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, all with a `Problem` body."""
+    described = {
+        400: "unreadable request body (JSON), or a request the HTTP server itself cannot parse, "
+        "such as a URL over 64 KB (plain text)",
+        401: "missing or wrong API key",
+        404: "no such document or route",
+        413: "request body too large",
+        422: "invalid question, parameter or body",
+        500: "unexpected server error (logged under its request id)",
+        503: "the index is still loading",
+    }
+    responses: dict[int | str, dict[str, Any]] = {
+        s: {"model": Problem, "description": described[s]} for s in statuses
+    }
+    if 400 in responses:
+        responses[400]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    return responses
 
 
 def _inline(schema: Any, defs: dict[str, Any]) -> Any:

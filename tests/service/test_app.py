@@ -1,5 +1,6 @@
 """The HTTP API against a real `rag serve` process on a loopback port, spoken to with httpx."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,50 @@ def test_documents_list_and_one_document(client: httpx.Client) -> None:
     assert one["text"].startswith("Hangzhou accueille")
 
 
+@pytest.mark.parametrize("question", ["the", "le", "Qui ?", "!!!", "👍", "de la", "?"])
+def test_a_question_with_no_searchable_word_still_gets_dense_results(
+    client: httpx.Client, question: str
+) -> None:
+    for mode in ("hybrid", "dense"):
+        answer = client.get("/search", params={"q": question, "mode": mode})
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["results"]) == 5
+    lexical = client.get("/search", params={"q": question, "mode": "bm25"})
+    assert lexical.status_code == 200 and lexical.json()["results"] == []
+
+
+def test_a_method_not_allowed_names_every_allowed_method(client: httpx.Client) -> None:
+    for method in ("DELETE", "OPTIONS", "PUT"):
+        refused = client.request(method, "/search")
+        assert refused.status_code == 405
+        assert refused.headers["allow"] == "GET, POST"
+        assert "use GET or POST" in refused.json()["detail"]
+
+
+def test_the_schema_documents_the_error_bodies_the_server_sends(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for path, method in (("/search", "get"), ("/search", "post"), ("/context", "post")):
+        responses = schema["paths"][path][method]["responses"]
+        assert {"400", "413", "422", "500", "503"} <= set(responses)
+        for status in ("413", "422", "500"):
+            assert responses[status]["content"]["application/json"]["schema"] == problem
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    assert "securitySchemes" not in schema.get("components", {})  # no key set: none needed
+
+
+def test_docs_pages_are_public_and_load_their_assets_from_the_server(client: httpx.Client) -> None:
+    """Swagger UI and ReDoc come from the package: no CDN, so /docs works offline."""
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html)
+        assert assets and all(a.startswith("/static-offline-docs/") for a in assets), assets
+        for asset in assets:
+            got = client.get(asset)
+            assert got.status_code == 200 and len(got.content) > 10_000
+        assert "cdn.jsdelivr" not in html and "unpkg" not in html
+
+
 def test_health_ready_and_docs(client: httpx.Client) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready").json()
@@ -129,6 +174,15 @@ def test_health_ready_and_docs(client: httpx.Client) -> None:
         ("get", "/documents/nope", {}, 404, "not_found"),
         ("get", "/nowhere", {}, 404, "not_found"),
         ("delete", "/search", {}, 405, "method_not_allowed"),
+        ("get", "/search", {"params": {"q": "maire", "doc_id": ""}}, 422, "invalid_request"),
+        ("post", "/search", {"json": {"query": "maire", "k": True}}, 422, "invalid_request"),
+        (
+            "post",
+            "/search",
+            {"content": b"\xff\xfe{", "headers": {"content-type": "application/json"}},
+            400,
+            "invalid_request",
+        ),
     ],
 )
 def test_bad_input_answers_4xx_with_a_json_reason(
@@ -165,11 +219,15 @@ def test_fifty_concurrent_requests_are_all_answered_correctly(server: str) -> No
         assert expected[q]["results"][0]["doc_id"] == doc_id, q
 
 
-def test_api_key_is_required_everywhere_but_health(built_index_dir: Path) -> None:
+def test_api_key_is_required_everywhere_but_health_and_docs(built_index_dir: Path) -> None:
+    """/health, /docs, /redoc and /openapi.json stay public: they hold no data from the index."""
     proc, url = start_server(built_index_dir, CORPUS, RAG_API_KEY=API_KEY)
     try:
         with httpx.Client(base_url=url, timeout=60) as c:
-            assert c.get("/health").status_code == 200
+            for public in ("/health", "/docs", "/redoc", "/openapi.json"):
+                assert c.get(public).status_code == 200, public
+            schemes = c.get("/openapi.json").json()["components"]["securitySchemes"]
+            assert {s["type"] for s in schemes.values()} == {"apiKey", "http"}
             for path in ("/search?q=maire", "/documents", f"/documents/{HANGZHOU}", "/ready"):
                 r = c.get(path)
                 assert r.status_code == 401 and r.json()["error"] == "unauthorized", path

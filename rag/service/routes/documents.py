@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from rag.answers import DocumentSummary
 from rag.errors import DocumentNotFoundError
 from rag.service.dependencies import IndexDep
-from rag.service.schemas import DocumentText, Problem
+from rag.service.schemas import DocumentText, problems
 
 router = APIRouter(tags=["documents"])
 
@@ -16,7 +16,7 @@ def documents(index: IndexDep) -> list[DocumentSummary]:
     return index.store.documents()
 
 
-@router.get("/documents/{doc_id}", response_model=DocumentText, responses={404: {"model": Problem}})
+@router.get("/documents/{doc_id}", response_model=DocumentText, responses=problems(404))
 def document(doc_id: str, index: IndexDep) -> DocumentText:
     """A document's metadata and full stored text, to show a passage in context."""
     doc = index.store.document(doc_id)

@@ -13,6 +13,8 @@ from rag.service.schemas import (
     EXAMPLES,
     MAX_K,
     MAX_QUERY_CHARS,
+    DateBound,
+    DocId,
     Filters,
     SearchAnswer,
     SearchRequest,
@@ -52,9 +54,13 @@ async def search_get(
     ],
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 5,
     mode: SearchMode = "hybrid",
-    doc_id: Annotated[list[str] | None, Query(description="repeatable")] = None,
-    date_from: str | None = None,
-    date_to: str | None = None,
+    # At most 20 ids, so that the longest URL stays under the server's 64 KB: POST takes more.
+    doc_id: Annotated[
+        list[DocId] | None,
+        Query(max_length=20, description="only these documents (repeatable, at most 20)"),
+    ] = None,
+    date_from: Annotated[DateBound | None, Query()] = None,
+    date_to: Annotated[DateBound | None, Query()] = None,
 ) -> SearchAnswer:
     """Ranked passages for the question `q`, with their sources."""
     filters = Filters(doc_ids=doc_id, date_from=date_from, date_to=date_to)

@@ -5,7 +5,6 @@ from typing import Any
 from fastapi import APIRouter
 
 from rag.service.dependencies import IndexDep
-from rag.service.schemas import Problem
 
 router = APIRouter(tags=["status"])
 # /health answers without the API key, so that a load balancer can probe it.
@@ -18,7 +17,7 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", responses={503: {"model": Problem}})
+@router.get("/ready")
 async def ready(index: IndexDep) -> dict[str, Any]:
     """Whether the index is loaded, with its manifest."""
     m = index.manifest

@@ -1,0 +1,123 @@
+"""The outermost layer of every request: an id, a size limit, no stack trace, one log line.
+
+- Each request gets an id (the client's `X-Request-ID` when it is a short token, otherwise a new
+  one), sent back in `X-Request-ID` and written in its log line.
+- A body larger than `max_body_bytes` is refused with 413 before it is read: at once when
+  `Content-Length` says so, otherwise as soon as the bytes received pass the limit.
+- An exception that nothing else handled becomes a JSON 500 that names the request id, and is
+  logged with its traceback under the same id. The answer is complete, so the client's
+  keep-alive connection stays usable.
+- One JSON access line per request (`RAG_LOG_REQUESTS=false` turns it off): method, path,
+  status, `took_ms` and `request_id`.
+"""
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from rag.service.problems import problem
+
+access_log = logging.getLogger("rag.access")
+log = logging.getLogger("rag.service")
+
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[..., Awaitable[None]]
+_TOKEN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name.lower() == b"x-request-id":
+            given = value.decode("latin-1")
+            if _TOKEN.fullmatch(given):
+                return given
+    return uuid.uuid4().hex[:16]
+
+
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == b"content-length" and value.isdigit():
+            return int(value)
+    return None
+
+
+class RequestGuard:
+    """Pure ASGI middleware (it sees streaming responses whole, and costs no thread hop)."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, log_requests: bool = True):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = request_id_of(scope.get("headers", []))
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 0
+        received = 0
+        refused = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if refused:  # the 413 is sent: what the app says after it is dropped
+                return
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        async def receive_bounded() -> Message:
+            nonlocal received, refused
+            message: Message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes and not status:
+                    await self._too_large(scope, receive, send_with_id)
+                    refused = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        try:
+            declared = _declared_length(scope.get("headers", []))
+            if declared is not None and declared > self.max_body_bytes:
+                await self._too_large(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive_bounded, send_with_id)
+        except Exception:
+            log.exception("request %s (%s %s) failed", request_id, scope["method"], scope["path"])
+            if not status:
+                detail = (
+                    f"the server failed on this request; it is logged under request id "
+                    f"{request_id}: quote it when you report the problem"
+                )
+                response = problem(500, "internal", detail, request_id=request_id)
+                await response(scope, receive, send_with_id)
+        finally:
+            if self.log_requests and access_log.isEnabledFor(logging.INFO):
+                line = {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status or 500,
+                    "took_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "request_id": request_id,
+                }
+                access_log.info(json.dumps(line))
+
+    async def _too_large(self, scope: Message, receive: Any, send: Any) -> None:
+        detail = (
+            f"the request body is larger than {self.max_body_bytes} bytes, the most this "
+            "server accepts (RAG_MAX_BODY_BYTES); send a smaller one"
+        )
+        response = problem(413, "too_large", detail)
+        # The client may still be sending: the connection cannot carry another request.
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)

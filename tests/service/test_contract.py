@@ -1,0 +1,38 @@
+"""The API against its own OpenAPI schema, with schemathesis and every one of its checks: no 5xx,
+every status and body as documented, invalid input refused, valid input accepted, the API key
+enforced where the schema says. Bounded to about a minute; `eval/fuzz.sh` runs it for longer.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, ROOT, start_server, stop
+
+pytestmark = pytest.mark.slow
+
+
+SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
+
+
+def schemathesis(url: str, *args: str) -> None:
+    proc = subprocess.run(
+        [SCHEMATHESIS, "run", f"{url}/openapi.json", "--checks", "all", "--max-examples", "60",
+         "--workers", "2", "--no-color", *args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,  # reads ROOT/schemathesis.toml
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-20_000:] + proc.stderr[-5_000:]
+    assert " passed" in proc.stdout and "generated" in proc.stdout
+
+
+def test_the_api_keeps_its_contract(server: str) -> None:
+    schemathesis(server)
+
+
+def test_the_api_keeps_its_contract_behind_a_key(built_index_dir: Path) -> None:
+    proc, url = start_server(built_index_dir, CORPUS, RAG_API_KEY="s3cret")
+    try:
+        schemathesis(url, "--header", "X-API-Key: s3cret")
+    finally:
+        stop(proc)
