@@ -15,7 +15,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from rag import __version__
 from rag.config import DEFAULT_EMBEDDER, Settings
-from rag.errors import RagError
+from rag.errors import CorpusError, RagError
 from rag.indexing.embedders import Embedder, make_embedder
 from rag.indexing.folder import (
     check_target,
@@ -48,7 +48,7 @@ from rag.indexing.store import write_store
 from rag.indexing.translation import Lexicon, vocabulary
 from rag.indexing.vectors import FaissVectorIndex
 from rag.ingest.chunking import Passage, chunk_documents, sentence_spans
-from rag.ingest.corpus import Document, corpus_fingerprint, load_corpus
+from rag.ingest.corpus import Document, Skipped, corpus_fingerprint, read_corpus
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ class BuildReport:
     embedded: int
     reused: int
     seconds: float
+    # What reading the corpus left out, and the files that were not UTF-8 (source -> encoding).
+    skipped: list[Skipped] = field(default_factory=list)
+    decoded: dict[str, str] = field(default_factory=dict)
 
 
 def _embed_hash(embedder: Embedder, text: str) -> bytes:
@@ -230,11 +233,23 @@ def build_index(
     corpus_dir: Path | None = None,
     index_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    strict: bool = False,
 ) -> BuildReport:
-    """Load the corpus and write its index. Settings give the folders unless passed."""
-    documents = load_corpus(corpus_dir or settings.corpus_dir)
+    """Read the corpus and write the index of every readable document; the report lists what
+    was skipped. With `strict`, any skipped file or line is an error and nothing is written.
+    Settings give the folders unless passed."""
+    corpus_dir = corpus_dir or settings.corpus_dir
+    reading = read_corpus(corpus_dir)
+    if strict and reading.skipped:
+        listed = "; ".join(map(str, reading.skipped))
+        raise CorpusError(
+            f"{len(reading.skipped)} of the corpus's files or lines cannot be indexed, and "
+            f"--strict allows none: {listed}. Fix them, or build without --strict to skip them"
+        )
     embedder = make_embedder(settings.embedder or DEFAULT_EMBEDDER, settings)
-    return write_index(documents, index_dir or settings.index_dir, settings, embedder, progress)
+    index_dir = index_dir or settings.index_dir
+    report = write_index(reading.documents, index_dir, settings, embedder, progress)
+    return replace(report, skipped=reading.skipped, decoded=reading.decoded)
 
 
 def open_or_build_index(settings: Settings, progress: ProgressCallback | None = None) -> Index:
@@ -247,6 +262,8 @@ def open_or_build_index(settings: Settings, progress: ProgressCallback | None = 
         log.info("index at %s has format %d; rebuilding it", settings.index_dir, version)
     if outdated or not (settings.index_dir / MANIFEST).exists():
         report = build_index(settings, progress=progress)
+        for skipped in report.skipped:
+            log.warning("skipped %s", skipped)
         log.info(
             "built index at %s: %d documents, %d passages in %.1f s",
             settings.index_dir,

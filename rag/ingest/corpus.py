@@ -1,5 +1,10 @@
 """Loading a corpus folder into documents: one per `.txt`, `.md` or `.html` file, one per line
 of a `.jsonl` file. An optional `metadata.json` (id -> title, date, url) overrides what was guessed.
+
+A bad file does not stop the others: a file (or `.jsonl` line) that cannot be read, is binary,
+has no text, or repeats an id is skipped, and `read_corpus` says which and why. A file that is
+not UTF-8 is read in the first encoding that fits (cp1252, Latin-1, UTF-16, UTF-32), and that
+too is reported.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,24 @@ METADATA_FILE = "metadata.json"
 _METADATA_FIELDS = {"title", "date", "url"}
 _TITLE_FALLBACK_CHARS = 90
 _MD_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
+# Tried in this order when a file is not UTF-8 (charset-normalizer picks the one that fits).
+FALLBACK_ENCODINGS = ("cp1252", "latin_1", "utf_16", "utf_32")
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file, or a line of a `.jsonl` file, that was left out of the corpus, and why."""
+
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+class _Unusable(Exception):
+    """This file or record cannot be a document; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -46,16 +69,41 @@ def fallback_title(text: str) -> str:
     return first[:_TITLE_FALLBACK_CHARS].rsplit(" ", 1)[0] + "…"
 
 
-def _read(path: Path) -> str:
+def _decode(data: bytes) -> tuple[str, str]:
+    """The text of `data` and the encoding it was read in: UTF-8, or else the first of the
+    encodings people's files really have that fits it."""
     try:
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8"), "utf_8"
     except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-            "convert it to UTF-8 or remove it from the corpus folder"
-        ) from exc
+        utf8_error = f"not UTF-8 ({exc.reason} at byte {exc.start})"
+    if b"\0" in data and not data.startswith(_WIDE_BOMS):
+        raise _Unusable("binary content (NUL bytes), not text")
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=list(FALLBACK_ENCODINGS)).best()
+    if best is None:
+        raise _Unusable(
+            f"{utf8_error}, and no other encoding fits it (tried "
+            f"{', '.join(FALLBACK_ENCODINGS)}); convert it to UTF-8"
+        )
+    return str(best), best.encoding
+
+
+def _read(path: Path) -> tuple[str, str]:
+    try:
+        data = path.read_bytes()
     except OSError as exc:
-        raise CorpusError(f"cannot read {path}: {exc.strerror}; check its permissions") from exc
+        raise _Unusable(f"cannot be read ({exc.strerror}); check its permissions") from exc
+    return _decode(data)
+
+
+def _check_text(text: str) -> None:
+    """Refuse text that is binary data in disguise: NULs, or many control characters."""
+    if "\0" in text:
+        raise _Unusable("binary content (NUL characters), not text")
+    controls = sum(1 for c in text if c < " " and c not in "\t\n\r\f\v")
+    if controls > max(8, len(text) // 100):
+        raise _Unusable(f"binary content ({controls} control characters), not text")
 
 
 def _html_page(raw: str) -> tuple[str, str | None, str | None]:
@@ -78,11 +126,10 @@ def _html_page(raw: str) -> tuple[str, str | None, str | None]:
     return root.get_text("\n"), title or None, date
 
 
-def _document(doc_id: str, raw: str, source: Path, fields: dict[str, Any]) -> Document | None:
+def _document(doc_id: str, raw: str, source: Path, fields: dict[str, Any]) -> Document:
     page = clean_page(raw)
     if not page.text:
-        log.warning("skipping %s: no text left after cleaning", source)
-        return None
+        raise _Unusable("no text left after cleaning")
     title = normalize_text(str(fields.get("title") or "")) or page.title
     date = fields.get("date") or page.date
     return Document(
@@ -96,30 +143,45 @@ def _document(doc_id: str, raw: str, source: Path, fields: dict[str, Any]) -> Do
     )
 
 
-def _jsonl_documents(path: Path) -> Iterator[Document]:
-    for number, line in enumerate(_read(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CorpusError(f"{path}:{number} is not valid JSON ({exc.msg})") from exc
-        if not isinstance(record, dict) or not record.get("id") or "text" not in record:
-            raise CorpusError(
-                f'{path}:{number} needs an object with "id" and "text" '
-                '(and optionally "title", "date", "url", "language")'
-            )
-        doc = _document(str(record["id"]), str(record["text"]), path, record)
-        if doc:
-            yield doc
+def _jsonl_record(path: Path, line: str) -> Document:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise _Unusable(f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(record, dict) or not record.get("id") or "text" not in record:
+        raise _Unusable(
+            'needs an object with "id" and "text" '
+            '(and optionally "title", "date", "url", "language")'
+        )
+    text = str(record["text"])
+    _check_text(text)
+    return _document(str(record["id"]), text, path, record)
 
 
-def _file_documents(path: Path) -> Iterator[Document]:
+def _jsonl_documents(path: Path, text: str) -> Iterator[Document | Skipped]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                yield _jsonl_record(path, line)
+            except _Unusable as exc:
+                yield Skipped(f"{path}:{number}", str(exc))
+
+
+def _file_documents(path: Path, decoded: dict[str, str]) -> Iterator[Document | Skipped]:
+    """The documents of one file, and what of it was skipped."""
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        yield from _jsonl_documents(path)
+    try:
+        raw, encoding = _read(path)
+        if suffix != ".jsonl":  # a .jsonl file's records are checked one by one
+            _check_text(raw)
+    except _Unusable as exc:
+        yield Skipped(str(path), str(exc))
         return
-    raw = _read(path)
+    if encoding != "utf_8":
+        decoded[str(path)] = encoding
+    if suffix == ".jsonl":
+        yield from _jsonl_documents(path, raw)
+        return
     fields: dict[str, Any] = {}
     if suffix in (".html", ".htm"):
         raw, fields["title"], fields["date"] = _html_page(raw)
@@ -127,9 +189,10 @@ def _file_documents(path: Path) -> Iterator[Document]:
         heading = re.search(r"^#\s+(.+)$", raw, re.MULTILINE)
         fields["title"] = heading.group(1) if heading else None
         raw = _MD_HEADING.sub("", raw)
-    doc = _document(path.stem, raw, path, fields)
-    if doc:
-        yield doc
+    try:
+        yield _document(path.stem, raw, path, fields)
+    except _Unusable as exc:
+        yield Skipped(str(path), str(exc))
 
 
 def _load_metadata(corpus_dir: Path) -> dict[str, dict[str, str]]:
@@ -137,7 +200,9 @@ def _load_metadata(corpus_dir: Path) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {}
     try:
-        data = json.loads(_read(path))
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{path} cannot be read as UTF-8 text ({exc}); fix or remove it") from exc
     except json.JSONDecodeError as exc:
         raise CorpusError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
@@ -185,28 +250,52 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     return files
 
 
-def load_corpus(corpus_dir: Path) -> list[Document]:
-    """Every document under `corpus_dir`, in file order. Raises CorpusError on bad input."""
+@dataclass(frozen=True)
+class CorpusReading:
+    """The documents of a corpus folder, with what was skipped and what was not UTF-8."""
+
+    documents: list[Document]
+    skipped: list[Skipped] = field(default_factory=list)
+    decoded: dict[str, str] = field(default_factory=dict)  # source -> encoding read in
+
+
+def read_corpus(corpus_dir: Path) -> CorpusReading:
+    """Every readable document under `corpus_dir`, in file order, and every skipped file or
+    line with its reason. Raises CorpusError when the folder, or its metadata, is unusable, or
+    when no document at all can be read."""
     metadata = _load_metadata(corpus_dir)
     documents: list[Document] = []
+    skipped: list[Skipped] = []
+    decoded: dict[str, str] = {}
     seen: dict[str, str] = {}
     for path in corpus_files(corpus_dir):
-        for doc in _file_documents(path):
-            if doc.id in seen:
-                raise CorpusError(
-                    f"document id {doc.id!r} is used by both {seen[doc.id]} and {doc.source}; "
-                    "ids must be unique, so rename one of them"
-                )
-            seen[doc.id] = doc.source
-            documents.append(_apply_metadata(doc, metadata[doc.id]) if doc.id in metadata else doc)
+        for doc in _file_documents(path, decoded):
+            if isinstance(doc, Skipped):
+                skipped.append(doc)
+            elif doc.id in seen:
+                reason = f"its id {doc.id!r} is already used by {seen[doc.id]}"
+                skipped.append(Skipped(doc.source, reason))
+            else:
+                seen[doc.id] = doc.source
+                meta = metadata.get(doc.id)
+                documents.append(_apply_metadata(doc, meta) if meta else doc)
     if not documents:
-        raise CorpusError(f"corpus folder {corpus_dir} has files but no text in any of them")
+        reasons = "; ".join(map(str, skipped[:5])) or "no text in any file"
+        raise CorpusError(f"corpus folder {corpus_dir} has no readable document ({reasons})")
     unknown = sorted(set(metadata) - set(seen))
     if unknown:
         raise CorpusError(
             f"{corpus_dir / METADATA_FILE} names documents that are not in the corpus: {unknown}"
         )
-    return documents
+    return CorpusReading(documents, skipped, decoded)
+
+
+def load_corpus(corpus_dir: Path) -> list[Document]:
+    """The documents of `corpus_dir` (see `read_corpus`; skipped files are logged)."""
+    reading = read_corpus(corpus_dir)
+    for skipped in reading.skipped:
+        log.warning("skipped %s", skipped)
+    return reading.documents
 
 
 def corpus_fingerprint(documents: Iterable[Document]) -> str:

@@ -5,7 +5,7 @@ import pytest
 from conftest import CORPUS, HANGZHOU
 
 from rag.errors import CorpusError
-from rag.ingest.corpus import corpus_fingerprint, fallback_title, load_corpus
+from rag.ingest.corpus import corpus_fingerprint, fallback_title, load_corpus, read_corpus
 
 
 def test_default_corpus_loads_five_french_documents() -> None:
@@ -92,30 +92,68 @@ def test_empty_corpus_folder(tmp_path: Path) -> None:
         load_corpus(tmp_path)
 
 
-def test_corpus_of_empty_files(tmp_path: Path) -> None:
+def test_corpus_of_empty_files_is_an_error_that_says_why(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("   \n\n")
     (tmp_path / "b.txt").write_text("Skip to content\n")
-    with pytest.raises(CorpusError, match="no text in any of them"):
+    with pytest.raises(CorpusError, match=r"no readable document .*a\.txt: no text left"):
         load_corpus(tmp_path)
 
 
-def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
-    (tmp_path / "latin1.txt").write_bytes("Le maire de Montréal".encode("latin-1"))
-    with pytest.raises(CorpusError, match=r"latin1\.txt is not UTF-8"):
-        load_corpus(tmp_path)
+FRENCH = (
+    "Le conseil municipal de Montréal a voté le budget de l'année. La maire a présenté les "
+    "priorités : écoles, hôpitaux et transports publics, à l'écoute des élus."
+)
 
 
-def test_bad_jsonl_line_names_file_and_line(tmp_path: Path) -> None:
-    (tmp_path / "d.jsonl").write_text('{"id": "a", "text": "ok"}\n{"text": "no id"}\n')
-    with pytest.raises(CorpusError, match=r"d\.jsonl:2 needs an object"):
-        load_corpus(tmp_path)
+@pytest.mark.parametrize(
+    ("encoding", "expected"),
+    [("cp1252", "cp1252"), ("latin-1", "cp1252"), ("utf-16", "utf_16"), ("utf-32", "utf_32")],
+)
+def test_files_in_other_encodings_are_read_and_reported(
+    tmp_path: Path, encoding: str, expected: str
+) -> None:
+    (tmp_path / "ancien.txt").write_bytes((FRENCH + " Coût : 5 €.").encode(encoding, "replace"))
+    reading = read_corpus(tmp_path)
+    assert reading.documents[0].text.startswith("Le conseil municipal de Montréal")
+    assert reading.decoded == {str(tmp_path / "ancien.txt"): expected}
+    assert not reading.skipped
 
 
-def test_duplicate_ids_are_an_error(tmp_path: Path) -> None:
-    (tmp_path / "a.txt").write_text("Un texte.")
-    (tmp_path / "a.md").write_text("Un autre texte.")
-    with pytest.raises(CorpusError, match="'a' is used by both"):
-        load_corpus(tmp_path)
+def test_bad_files_are_skipped_with_their_reason_and_good_ones_kept(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text(FRENCH)
+    (tmp_path / "nuls.txt").write_bytes(b"\0" * 100_000)  # valid UTF-8, yet not text
+    (tmp_path / "noise.txt").write_bytes(bytes(range(256)) * 40)
+    (tmp_path / "controls.md").write_text("ok " + "\x01\x02\x03 " * 200)
+    (tmp_path / "empty.txt").write_text("   ")
+    (tmp_path / "d.jsonl").write_text(
+        '{"id": "j1", "text": "Un texte."}\n{"text": "no id"}\n{broken\n'
+        '{"id": "j2", "text": "Deux\\u0000trois"}\n{"id": "good", "text": "Même id."}\n'
+    )
+    reading = read_corpus(tmp_path)
+    assert sorted(d.id for d in reading.documents) == ["good", "j1"]
+    reasons = {s.source.removeprefix(f"{tmp_path}/"): s.reason for s in reading.skipped}
+    assert reasons.keys() == {
+        "nuls.txt", "noise.txt", "controls.md", "empty.txt", "d.jsonl:2", "d.jsonl:3", "d.jsonl:4",
+        "good.txt",
+    }  # fmt: skip
+    assert reasons["nuls.txt"].startswith("binary content")
+    assert reasons["noise.txt"].startswith("binary content")
+    assert reasons["controls.md"].startswith("binary content")
+    assert reasons["empty.txt"] == "no text left after cleaning"
+    assert reasons["d.jsonl:2"].startswith('needs an object with "id" and "text"')
+    assert reasons["d.jsonl:3"].startswith("not valid JSON")
+    assert reasons["d.jsonl:4"].startswith("binary content")
+    # Files are read in name order: the first document with an id keeps it.
+    assert reasons["good.txt"] == f"its id 'good' is already used by {tmp_path / 'd.jsonl'}"
+
+
+def test_load_corpus_logs_each_skipped_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "good.txt").write_text(FRENCH)
+    (tmp_path / "bad.txt").write_bytes(b"\0" * 10)
+    assert [d.id for d in load_corpus(tmp_path)] == ["good"]
+    assert any("bad.txt: binary content" in r.getMessage() for r in caplog.records)
 
 
 def test_fingerprint_changes_with_text_only() -> None:
