@@ -75,6 +75,12 @@ def user_errors() -> Iterator[None]:
 
 @contextmanager
 def build_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """Progress bars on a terminal; elsewhere (a pipe, a log file, CI) lines at a steady pace."""
+    if not err.is_terminal:
+        from rag.indexing.progress import ProgressLog
+
+        yield ProgressLog(lambda line: print(line, file=sys.stderr, flush=True))
+        return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as bar:
         tasks: dict[str, Any] = {}
@@ -94,8 +100,13 @@ def index_command(
     embedder: EmbedderOpt = None,
     chunk_size: Annotated[int | None, typer.Option(help="characters per passage")] = None,
     chunk_overlap: Annotated[int | None, typer.Option(help="characters of overlap")] = None,
+    strict: Annotated[
+        bool, typer.Option(help="fail (exit 2) if any file or line cannot be indexed")
+    ] = False,
 ) -> None:
-    """Build the index of a corpus folder (unchanged passages are not embedded again)."""
+    """Build the index of a corpus folder (unchanged passages are not embedded again).
+
+    Files that cannot be read are skipped and listed, unless --strict."""
     from rag.indexing.build import build_index
 
     settings = make_settings(
@@ -106,12 +117,17 @@ def index_command(
         chunk_overlap=chunk_overlap,
     )
     with user_errors(), build_progress() as progress:
-        report = build_index(settings, progress=progress)
+        report = build_index(settings, progress=progress, strict=strict)
+    for source, encoding in report.decoded.items():
+        err.print(f"read {source} as {encoding} (it is not UTF-8)", highlight=False)
+    for skipped in report.skipped:
+        err.print(f"[yellow]skipped[/] {skipped}", highlight=False)
     m = report.manifest
+    left_out = f", skipped {len(report.skipped)} (listed above)" if report.skipped else ""
     err.print(
-        f"indexed {m.documents} documents into {m.passages} passages at {settings.index_dir} "
-        f"({m.embedder.name}, {m.vector_index} FAISS index; {report.embedded} embedded, "
-        f"{report.reused} reused) in {report.seconds:.1f} s",
+        f"indexed {m.documents} documents into {m.passages} passages at {settings.index_dir}"
+        f"{left_out} ({m.embedder.name}, {m.vector_index} FAISS index; {report.embedded} "
+        f"embedded, {report.reused} reused) in {report.seconds:.1f} s",
         highlight=False,
     )
 
@@ -232,6 +248,7 @@ def serve_command(
         host=host, port=port, index_dir=index, corpus_dir=corpus, embedder=embedder
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("mcp").setLevel(logging.WARNING)  # its session manager's start and stop
     with user_errors():
         try:
             serve(settings, workers or os.cpu_count() or 1)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,29 @@ def test_index_command_builds_in_the_default_folder(tmp_path: Path) -> None:
     assert (tmp_path / "index" / "manifest.json").exists()
     again = rag("index", cwd=tmp_path)
     assert "0 embedded" in again.stderr
+
+
+def test_index_skips_bad_files_says_why_and_strict_refuses_them(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    (corpus / "zeros.txt").write_bytes(b"\0" * 100_000)
+    (corpus / "broken.jsonl").write_text('{"id": "ok-line", "text": "Une ligne."}\n{broken\n')
+    old = "Le conseil municipal de Montréal a voté le budget de l'année, à l'unanimité des élus."
+    (corpus / "ancien.txt").write_bytes(old.encode("cp1252"))
+    index = tmp_path / "index"
+    strict = rag("index", "--corpus", str(corpus), "--index", str(index), "--strict")
+    assert strict.returncode == 2 and "Traceback" not in strict.stderr
+    assert "zeros.txt: binary content" in strict.stderr and "broken.jsonl:2" in strict.stderr
+    assert not index.exists()  # nothing was written
+    proc = rag("index", "--corpus", str(corpus), "--index", str(index))
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped " in proc.stderr and "zeros.txt: binary content" in proc.stderr
+    assert "broken.jsonl:2: not valid JSON" in proc.stderr
+    assert "ancien.txt as cp1252" in proc.stderr
+    assert "indexed 7 documents" in proc.stderr and "skipped 2" in proc.stderr
+    # Not a terminal: progress comes as lines, one per stage at least, each with its count.
+    assert re.search(r"^passages: \d+/\d+ \(100%\), done in", proc.stderr, re.MULTILINE)
+    assert re.search(r"^sentences: \d+/\d+", proc.stderr, re.MULTILINE)
 
 
 @pytest.mark.parametrize(

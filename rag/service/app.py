@@ -17,6 +17,7 @@ from fastapi_offline import FastAPIOffline
 from rag import __version__
 from rag.config import Settings
 from rag.indexing.build import open_or_build_index
+from rag.indexing.progress import ProgressLog
 from rag.retrieval.search import search
 from rag.service.dependencies import require_key
 from rag.service.guard import RequestGuard
@@ -34,10 +35,7 @@ def _lifespan(
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        def progress(stage: str, done: int, total: int) -> None:
-            if total and (done == total or done % max(1, total // 10) == 0):
-                log.info("building the index: %s %d/%d", stage, done, total)
-
+        progress = ProgressLog(lambda line: log.info("building the index: %s", line))
         index = await run_in_threadpool(open_or_build_index, settings, progress)
         # Load the model weights and the language detector now, not in the first request.
         await run_in_threadpool(search, index, EXAMPLES["fr"]["query"], 1)

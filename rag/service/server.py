@@ -19,6 +19,7 @@ import uvicorn
 
 from rag.config import Settings
 from rag.indexing.build import open_or_build_index
+from rag.indexing.progress import ProgressLog
 from rag.service.app import create_app
 
 log = logging.getLogger("rag.service.server")
@@ -34,7 +35,16 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _ignore_signal(signum: int, frame: FrameType | None) -> None:
+    pass
+
+
 def _run_worker(settings: Settings, sock: socket.socket) -> None:
+    # uvicorn handles SIGTERM and SIGINT while it serves: it stops accepting, gives requests in
+    # flight 5 s to finish, then raises the signal again for the handler it found. By then
+    # there is nothing left to stop, so that handler is a no-op, not a KeyboardInterrupt.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _ignore_signal)
     config = uvicorn.Config(
         create_app(settings), access_log=False, log_level="warning", timeout_graceful_shutdown=5
     )
@@ -46,10 +56,13 @@ def serve(settings: Settings, workers: int) -> None:
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     # Build (or check) the index once, before forking, so that workers only load it.
-    open_or_build_index(settings, progress=None)
+    open_or_build_index(
+        settings, ProgressLog(lambda line: log.info("building the index: %s", line))
+    )
     if workers == 1:
         log.info("rag running on http://%s:%d (1 worker)", host, port)
         _run_worker(settings, sock)
+        log.info("rag stopped")
         return
     context = multiprocessing.get_context("fork")
     children = [
@@ -70,3 +83,5 @@ def serve(settings: Settings, workers: int) -> None:
     for child in children:
         child.join()
     sock.close()
+    failed = [child.exitcode for child in children if child.exitcode]
+    log.info("rag stopped (%d workers%s)", workers, f"; exit codes {failed}" if failed else "")
