@@ -2,33 +2,45 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 RAG := $(VENV)/bin/rag
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# Empty by default, so that RAG_HOST and RAG_PORT (or their defaults) apply: `make run PORT=9000`
+# and `RAG_PORT=9000 make run` both work.
+HOST ?=
+PORT ?=
 
-.PHONY: install run test check clean
+.PHONY: install install-dev run test check clean
 
-$(VENV)/.installed: pyproject.toml
+# The service alone: its runtime dependencies (no torch, no test tools).
+$(VENV)/.installed-run: pyproject.toml
+	@echo "rag: installing the service into $(VENV) (about 1 minute the first time)"
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+# Everything the tests need on top: sentence-transformers with a CPU torch, LangChain, the
+# test and lint tools.
+$(VENV)/.installed-dev: $(VENV)/.installed-run
+	@echo "rag: installing the test tools and a CPU build of torch (about 3 minutes the first time)"
 	# The CPU build of torch first (from the local wheel), or pip resolves a CUDA build of GBs.
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[st,eval,langchain,test]"
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed-run
+install-dev: $(VENV)/.installed-dev
 
 # Serves the HTTP API; builds index/ from corpus/ first when it is missing.
 run: install
-	$(RAG) serve --host $(HOST) --port $(PORT)
+	$(RAG) serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
-test: install
+test: install-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
-check: install
+check: install-dev
 	$(VENV)/bin/ruff check rag tests
 	$(VENV)/bin/ruff format --check rag tests
 	$(VENV)/bin/mypy rag
 	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) index .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) index .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis
