@@ -15,6 +15,7 @@ from rag.indexing.embedders import Embedder, UseM3Embedder
 from rag.indexing.index import load_index
 from rag.indexing.manifest import FORMAT_VERSION, MANIFEST, index_matches
 from rag.ingest.corpus import load_corpus
+from rag.retrieval.search import search
 
 
 class CountingEmbedder(UseM3Embedder):
@@ -265,3 +266,46 @@ def test_an_index_of_an_older_format_is_rebuilt_by_open_or_build(
     index = open_or_build_index(Settings(index_dir=copy, corpus_dir=CORPUS))
     assert index.manifest.format_version == FORMAT_VERSION
     assert index.manifest.passages == manifest["passages"]
+
+
+@pytest.mark.slow
+def test_builds_killed_at_random_moments_always_leave_an_index_that_opens(
+    built_index_dir: Path, tmp_path: Path
+) -> None:
+    """Ten `rag index` processes, each killed (SIGKILL) after a random delay, whatever stage it
+    is in: reading, embedding, writing or swapping. The index opens after every one of them,
+    as the previous build or the new one, and answers."""
+    import random
+    import shutil
+    import time
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index_dir, index_dir)
+
+    def rag_index(size: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "index", "--corpus", str(CORPUS),
+             "--index", str(index_dir), "--chunk-size", str(size), "--chunk-overlap", "50"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    started = time.monotonic()
+    assert rag_index(280).wait(timeout=300) == 0
+    duration = time.monotonic() - started  # kills land anywhere in a build this long
+    seed = random.randrange(1 << 30)
+    chance = random.Random(seed)
+    sizes = []
+    for attempt in range(10):
+        size = 300 + 37 * attempt  # a new chunking each time: there is always work to cut short
+        proc = rag_index(size)
+        time.sleep(chance.uniform(0.05, duration))
+        proc.kill()
+        finished = proc.wait(timeout=60) == 0
+        index = load_index(index_dir, Settings())  # raises if the index is damaged
+        sizes.append((index.manifest.chunking.size, finished))
+        assert index.manifest.chunking.size in {280, *range(300, size + 1, 37)}
+        assert search(index, "Qui est le maire de Hangzhou ?", 1).results[0].doc_id == HANGZHOU
+    print(f"seed {seed}: (chunk size after each kill, finished) {sizes}")
+    # The next build completes and clears whatever the killed ones left behind.
+    build_index(Settings(corpus_dir=CORPUS, index_dir=index_dir))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
