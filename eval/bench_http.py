@@ -8,6 +8,7 @@ and the throughput as a ratio to what the machine's cores could do:
     capacity = cores / (in-process CPU time per query)
 
 Run: .venv/bin/python eval/bench_http.py [--index index] [--seconds 10] [--mode hybrid]
+     .venv/bin/python eval/bench_http.py --metrics-cost   (p50 with RAG_METRICS off and on)
 The load generator is a few lines of asyncio over raw sockets, so that it costs the server's
 two cores as little as possible; numbers are medians over the run, never assertions.
 """
@@ -103,11 +104,12 @@ async def load(host: str, port: int, mode: str, concurrency: int, seconds: float
     return latencies
 
 
-def start_server(index_dir: Path, workers: int) -> tuple[subprocess.Popen[str], str, int]:
+def start_server(
+    index_dir: Path, workers: int, **env_vars: str
+) -> tuple[subprocess.Popen[str], str, int]:
     cmd = [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--index", str(index_dir)]
-    if workers > 1:
-        cmd += ["--workers", str(workers)]
-    env = {**os.environ, "RAG_LOG_REQUESTS": "false"}
+    cmd += ["--workers", str(workers)]
+    env = {**os.environ, "RAG_LOG_REQUESTS": "false", **env_vars}
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stderr is not None
     for line in proc.stderr:
@@ -118,13 +120,82 @@ def start_server(index_dir: Path, workers: int) -> tuple[subprocess.Popen[str], 
     raise RuntimeError("the server did not start")
 
 
+def metrics_cost_interleaved(index_dir: Path, mode: str, requests: int = 3000) -> None:
+    """The same through the whole ASGI stack in one process (no network): two apps, metrics off
+    and on, asked the same questions in turn, so that they share the machine's every moment.
+    Metrics are in multiprocess mode, as under `rag serve`."""
+    import tempfile
+    from contextlib import AsyncExitStack
+
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="rag-bench-"))
+    import httpx
+
+    from rag.config import Settings
+    from rag.service.app import create_app
+
+    paths = [f"/search?q={quote(q)}&k=5&mode={mode}" for q in QUESTIONS]
+
+    async def run() -> dict[bool, list[float]]:
+        times: dict[bool, list[float]] = {False: [], True: []}
+        async with AsyncExitStack() as stack:
+            clients = {}
+            for on in (False, True):
+                settings = Settings(index_dir=index_dir, metrics=on, log_requests=False)
+                app = create_app(settings)
+                await stack.enter_async_context(app.router.lifespan_context(app))
+                transport = httpx.ASGITransport(app=app)
+                clients[on] = await stack.enter_async_context(
+                    httpx.AsyncClient(transport=transport, base_url="http://bench")
+                )
+            for i in range(requests):
+                for on in (False, True) if i % 2 else (True, False):
+                    started = time.perf_counter()
+                    response = await clients[on].get(paths[i % len(paths)])
+                    times[on].append(time.perf_counter() - started)
+                    assert response.status_code == 200
+        return times
+
+    times = asyncio.run(run())
+    off, on = (statistics.median(times[flag]) * 1000 for flag in (False, True))
+    print(f"in one process, {requests} requests each, interleaved: p50 metrics off {off:.3f} ms, "
+          f"on {on:.3f} ms; cost {on - off:+.3f} ms per request")
+
+
+def metrics_cost(index_dir: Path, mode: str, seconds: float, rounds: int = 3) -> None:
+    """p50 latency at concurrency 1 with metrics off and on, alternating servers `rounds`
+    times so that the machine's drift falls on both; prints the medians and their difference."""
+    p50s: dict[str, list[float]] = {"false": [], "true": []}
+    for _ in range(rounds):
+        for metrics in ("false", "true"):
+            proc, host, port = start_server(index_dir, 1, RAG_METRICS=metrics)
+            try:
+                asyncio.run(load(host, port, mode, 1, 2.0))  # warm-up
+                lat = asyncio.run(load(host, port, mode, 1, seconds))
+                p50s[metrics].append(percentile(lat, 0.5) * 1000)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    off, on = statistics.median(p50s["false"]), statistics.median(p50s["true"])
+    print("p50 per round, ms: off " + " ".join(f"{v:.3f}" for v in p50s["false"])
+          + "; on " + " ".join(f"{v:.3f}" for v in p50s["true"]))
+    print(f"p50 at concurrency 1 ({mode}, {rounds} rounds of {seconds:.0f} s): metrics off "
+          f"{off:.3f} ms, on {on:.3f} ms; cost {on - off:+.3f} ms per request")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--index", type=Path, default=Path("index"))
     parser.add_argument("--mode", default="hybrid", choices=["dense", "bm25", "hybrid"])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--metrics-cost", action="store_true", help="only measure what metrics cost a request"
+    )
     args = parser.parse_args()
+    if args.metrics_cost:
+        metrics_cost(args.index, args.mode, args.seconds)
+        metrics_cost_interleaved(args.index, args.mode)
+        return
 
     cores = os.cpu_count() or 1
     wall_ms, cpu_ms = in_process(args.index, args.mode, rounds=20)

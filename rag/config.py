@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="if set, all routes but /health need it")
     cors_origins: list[str] = Field(default_factory=list)
     log_requests: bool = Field(True, description="one JSON log line per request")
+    metrics: bool = Field(True, description="count requests and searches for GET /metrics")
+    metrics_public: bool = Field(False, description="serve /metrics without the API key")
     max_body_bytes: int = Field(
         1_000_000, ge=1_000, description="larger request bodies are refused with 413"
     )

@@ -19,11 +19,13 @@ from rag.config import Settings
 from rag.indexing.build import open_or_build_index
 from rag.indexing.progress import ProgressLog
 from rag.retrieval.search import search
+from rag.service import metrics
 from rag.service.dependencies import require_key
 from rag.service.guard import RequestGuard
 from rag.service.mcp import MCPMount, create_mcp_server
 from rag.service.problems import add_error_handlers
 from rag.service.routes import chatbots, documents, status
+from rag.service.routes import metrics as metrics_route
 from rag.service.routes import search as search_routes
 from rag.service.schemas import EXAMPLES, problems
 
@@ -45,6 +47,7 @@ def _lifespan(
             streamable_http_path="/", stateless_http=True, json_response=True
         )
         app.state.index = index
+        metrics.observe_index(index.manifest, __version__)
         log.info("index loaded from %s", settings.index_dir)
         async with mcp.session_manager.run():
             yield
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=_lifespan(settings, mcp_mount),
     )
     app.state.api_key = api_key
+    app.state.metrics = settings.metrics
     app.state.index = None
     if settings.cors_origins:
         app.add_middleware(
@@ -76,7 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     # Added last, so outermost: every answer, CORS refusals included, gets an id.
     app.add_middleware(
-        RequestGuard, max_body_bytes=settings.max_body_bytes, log_requests=settings.log_requests
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        log_requests=settings.log_requests,
+        metrics=settings.metrics,
     )
     add_error_handlers(app)
     # The key check (and its OpenAPI security schemes) only when a key is set.
@@ -85,7 +92,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protected = APIRouter(dependencies=keyed, responses=errors)
     for routes in (search_routes, chatbots, documents, status):
         protected.include_router(routes.router)
+    if settings.metrics and not settings.metrics_public:
+        protected.include_router(metrics_route.router)
     app.include_router(protected)
     app.include_router(status.public, responses=problems(400, 500))
+    if settings.metrics and settings.metrics_public:
+        app.include_router(metrics_route.router, responses=problems(400, 500))
     app.mount("/mcp", mcp_mount)
     return app

@@ -40,4 +40,10 @@ async def require_key(
         )
 
 
+def metrics_enabled(request: Request) -> bool:
+    """Whether this app counts its searches in the metrics (`RAG_METRICS`)."""
+    return bool(request.app.state.metrics)
+
+
 IndexDep = Annotated[Index, Depends(loaded_index)]
+RecordDep = Annotated[bool, Depends(metrics_enabled)]

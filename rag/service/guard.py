@@ -7,6 +7,7 @@
 - An exception that nothing else handled becomes a JSON 500 that names the request id, and is
   logged with its traceback under the same id. The answer is complete, so the client's
   keep-alive connection stays usable.
+- Each request counts in the metrics (`rag.service.metrics`) by route template and status.
 - One JSON access line per request (`RAG_LOG_REQUESTS=false` turns it off): method, path,
   status, `took_ms` and `request_id`.
 """
@@ -19,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from rag.service import metrics
 from rag.service.problems import problem
 
 access_log = logging.getLogger("rag.access")
@@ -48,10 +50,13 @@ def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 class RequestGuard:
     """Pure ASGI middleware (it sees streaming responses whole, and costs no thread hop)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, log_requests: bool = True):
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, log_requests: bool = True, metrics: bool = True
+    ):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.log_requests = log_requests
+        self.metrics = metrics
 
     async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -102,12 +107,17 @@ class RequestGuard:
                 response = problem(500, "internal", detail, request_id=request_id)
                 await response(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            if self.metrics:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                metrics.observe_request(route, scope["method"], status or 500, seconds)
+                metrics.maybe_update_worker()
             if self.log_requests and access_log.isEnabledFor(logging.INFO):
                 line = {
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status or 500,
-                    "took_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "took_ms": round(seconds * 1000, 2),
                     "request_id": request_id,
                 }
                 access_log.info(json.dumps(line))

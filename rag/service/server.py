@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
+import tempfile
 from types import FrameType
 
 import uvicorn
@@ -20,9 +22,9 @@ import uvicorn
 from rag.config import Settings
 from rag.indexing.build import open_or_build_index
 from rag.indexing.progress import ProgressLog
-from rag.service.app import create_app
 
 log = logging.getLogger("rag.service.server")
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -45,6 +47,8 @@ def _run_worker(settings: Settings, sock: socket.socket) -> None:
     # there is nothing left to stop, so that handler is a no-op, not a KeyboardInterrupt.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _ignore_signal)
+    from rag.service.app import create_app  # after PROMETHEUS_MULTIPROC_DIR is set
+
     config = uvicorn.Config(
         create_app(settings), access_log=False, log_level="warning", timeout_graceful_shutdown=5
     )
@@ -53,6 +57,19 @@ def _run_worker(settings: Settings, sock: socket.socket) -> None:
 
 def serve(settings: Settings, workers: int) -> None:
     """Serve until SIGINT or SIGTERM. Builds the index first when it is missing."""
+    # Metrics of all workers add up through files in one folder; prometheus-client reads this
+    # variable when it is first imported, so it is set before anything imports it.
+    own_metrics_dir = _METRICS_DIR not in os.environ
+    if own_metrics_dir:
+        os.environ[_METRICS_DIR] = tempfile.mkdtemp(prefix="rag-metrics-")
+    try:
+        _serve(settings, workers)
+    finally:
+        if own_metrics_dir:
+            shutil.rmtree(os.environ.pop(_METRICS_DIR), ignore_errors=True)
+
+
+def _serve(settings: Settings, workers: int) -> None:
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     # Build (or check) the index once, before forking, so that workers only load it.

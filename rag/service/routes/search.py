@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from rag.config import SearchMode
 from rag.indexing.index import Index
 from rag.retrieval.search import SearchFilters, search
-from rag.service.dependencies import IndexDep
+from rag.service import metrics
+from rag.service.dependencies import IndexDep, RecordDep
 from rag.service.schemas import (
     EXAMPLES,
     MAX_K,
@@ -28,11 +29,13 @@ def filters_of(body: SearchRequest) -> SearchFilters | None:
     return SearchFilters(f.doc_ids, f.date_from, f.date_to) if f else None
 
 
-def answer(index: Index, body: SearchRequest) -> SearchAnswer:
+def answer(index: Index, body: SearchRequest, record: bool) -> SearchAnswer:
     started = time.perf_counter()
     response = search(index, body.query, body.k, body.mode, filters_of(body))
-    took_ms = round((time.perf_counter() - started) * 1000, 3)
-    return SearchAnswer(**dict(response), took_ms=took_ms)
+    seconds = time.perf_counter() - started
+    if record:
+        metrics.observe_search(body.mode, seconds, len(response.results))
+    return SearchAnswer(**dict(response), took_ms=round(seconds * 1000, 3))
 
 
 # Search routes run on the event loop: a search is a few milliseconds of CPU, and a thread
@@ -40,6 +43,7 @@ def answer(index: Index, body: SearchRequest) -> SearchAnswer:
 @router.get("/search", response_model=SearchAnswer)
 async def search_get(
     index: IndexDep,
+    record: RecordDep,
     q: Annotated[
         str,
         Query(
@@ -64,10 +68,10 @@ async def search_get(
 ) -> SearchAnswer:
     """Ranked passages for the question `q`, with their sources."""
     filters = Filters(doc_ids=doc_id, date_from=date_from, date_to=date_to)
-    return answer(index, SearchRequest(query=q, k=k, mode=mode, filters=filters))
+    return answer(index, SearchRequest(query=q, k=k, mode=mode, filters=filters), record)
 
 
 @router.post("/search", response_model=SearchAnswer)
-async def search_post(index: IndexDep, body: SearchRequest) -> SearchAnswer:
+async def search_post(index: IndexDep, body: SearchRequest, record: RecordDep) -> SearchAnswer:
     """Ranked passages for `query`, with their sources, optionally filtered."""
-    return answer(index, body)
+    return answer(index, body, record)
