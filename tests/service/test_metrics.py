@@ -1,5 +1,6 @@
 """`GET /metrics` from a real `rag serve` with two workers: the counts of both add up."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,9 +28,19 @@ def total(found: dict, name: str, **labels: str) -> float:
     )
 
 
+def up(text: str) -> list[float]:
+    return [v for (name, _), v in samples(text).items() if name == "rag_worker_up"]
+
+
 def test_requests_of_both_workers_add_up(built_index_dir: Path) -> None:
     proc, url = start_server(built_index_dir, CORPUS)
     try:
+        # A worker is up once its index is loaded: wait for both (a worker still loading
+        # shows 0), so that both can take requests.
+        deadline = time.monotonic() + 120
+        while up(httpx.get(f"{url}/metrics", timeout=60).text) != [1.0, 1.0]:
+            assert time.monotonic() < deadline, "both workers never came up"
+            time.sleep(0.2)
         questions = [("Qui est le maire de Hangzhou ?", "hybrid"), ("maire", "bm25")] * 20
 
         def ask(question: str, mode: str) -> int:  # a new connection each: both workers answer
@@ -39,17 +50,19 @@ def test_requests_of_both_workers_add_up(built_index_dir: Path) -> None:
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(lambda qm: ask(*qm), questions)) == {200}
         httpx.get(f"{url}/documents/nope", timeout=60)
+        assert httpx.request("PROPFIND", f"{url}/search", timeout=60).status_code == 405
         response = httpx.get(f"{url}/metrics", timeout=60)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain")
         found = samples(response.text)
     finally:
         stop(proc)
-    workers = [v for (name, _), v in found.items() if name == "rag_worker_up"]
-    assert workers == [1.0, 1.0]  # one series per worker: the scrape read both
+    assert up(response.text) == [1.0, 1.0]  # one series per worker: the scrape read both
     assert total(found, "rag_requests_total", route="/search", status="200") == 40
     assert total(found, "rag_requests_total", route="/documents/{doc_id}", status="404") == 1
-    assert total(found, "rag_request_duration_seconds_count", route="/search") == 40
+    # A method HTTP does not define counts as "other": clients cannot multiply the series.
+    assert total(found, "rag_requests_total", method="other", status="405") == 1
+    assert total(found, "rag_request_duration_seconds_count", route="/search") == 41
     assert total(found, "rag_search_duration_seconds_count", mode="hybrid") == 20
     assert total(found, "rag_search_results_sum", mode="hybrid") == 60  # 20 searches × k=3
     assert total(found, "rag_index_passages") > 5 and total(found, "rag_index_documents") == 5
