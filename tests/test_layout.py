@@ -47,3 +47,9 @@ def test_no_function_in_the_package_is_longer_than_80_lines() -> None:
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({lines})")
     assert not long, long
+
+
+def test_test_files_have_unique_names() -> None:
+    """pytest imports test files by name: two `test_x.py` in different folders collide."""
+    names = [p.name for p in (PACKAGE.parent / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
