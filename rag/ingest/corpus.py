@@ -32,6 +32,8 @@ _TITLE_FALLBACK_CHARS = 90
 _MD_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
 # Tried in this order when a file is not UTF-8 (charset-normalizer picks the one that fits).
 FALLBACK_ENCODINGS = ("cp1252", "latin_1", "utf_16", "utf_32")
+# Control characters that text does not hold: all below space but tab, newlines and form feed.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 
 
@@ -101,7 +103,7 @@ def _check_text(text: str) -> None:
     """Refuse text that is binary data in disguise: NULs, or many control characters."""
     if "\0" in text:
         raise _Unusable("binary content (NUL characters), not text")
-    controls = sum(1 for c in text if c < " " and c not in "\t\n\r\f\v")
+    controls = len(_CONTROLS.findall(text))
     if controls > max(8, len(text) // 100):
         raise _Unusable(f"binary content ({controls} control characters), not text")
 
