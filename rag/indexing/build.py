@@ -43,6 +43,7 @@ from rag.indexing.manifest import (
     EmbedderInfo,
     Manifest,
     format_version,
+    next_generation,
 )
 from rag.indexing.store import write_store
 from rag.indexing.translation import Lexicon, vocabulary
@@ -214,6 +215,7 @@ def write_index(
             "sentences": len(sentences),
             "vocabulary": len(lexicon),
         }
+        counts["generation"] = next_generation(index_dir)
         manifest = _manifest(embedder, settings, documents, vector_index.kind, counts)
         # The manifest is written last: a folder without one is never taken for an index.
         (building / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")

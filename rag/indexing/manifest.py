@@ -45,6 +45,8 @@ class Manifest(BaseModel):
     vocabulary: int
     vector_index: str
     built_at: str
+    # Each build of a folder numbers its index one more than the one it replaces.
+    generation: int = 1
 
 
 def read_manifest(index_dir: Path) -> Manifest:
@@ -69,14 +71,22 @@ def read_manifest(index_dir: Path) -> Manifest:
     return manifest
 
 
+def _manifest_number(index_dir: Path, field: str) -> int | None:
+    """The number the manifest at `index_dir` gives as `field`, or None, whatever its format."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        value = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8")).get(field)
+        return value if isinstance(value, int) else None
+    return None
+
+
 def format_version(index_dir: Path) -> int | None:
     """The format version the index at `index_dir` says it has, or None if it says none."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        version = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8")).get(
-            "format_version"
-        )
-        return version if isinstance(version, int) else None
-    return None
+    return _manifest_number(index_dir, "format_version")
+
+
+def next_generation(index_dir: Path) -> int:
+    """The generation of a new index at `index_dir`: one more than the one there, if any."""
+    return (_manifest_number(index_dir, "generation") or 0) + 1
 
 
 def index_matches(index_dir: Path, documents: list[Document], settings: Settings) -> bool:

@@ -8,7 +8,8 @@ In a single process (the library, tests) the counters live in memory.
 - `rag_requests_total{route,method,status}` and `rag_request_duration_seconds{route}`: every
   request, by route template (`/documents/{doc_id}`), so the labels stay few.
 - `rag_search_duration_seconds{mode}` and `rag_search_results{mode}`: each search.
-- `rag_index_passages`, `rag_index_documents`, `rag_index_built_timestamp_seconds`.
+- `rag_index_passages`, `rag_index_documents`, `rag_index_generation`,
+  `rag_index_built_timestamp_seconds`.
 - `rag_build_info{version,embedder}`: 1.
 - `rag_worker_up`, `rag_worker_resident_memory_bytes`, `rag_worker_cpu_seconds`: per worker
   process (label `pid`), the process metrics of a multi-process server.
@@ -57,6 +58,10 @@ SEARCH_RESULTS = Histogram(
 )
 INDEX_PASSAGES = Gauge("rag_index_passages", "Passages in the index", multiprocess_mode="max")
 INDEX_DOCUMENTS = Gauge("rag_index_documents", "Documents in the index", multiprocess_mode="max")
+INDEX_GENERATION = Gauge(
+    "rag_index_generation", "Generation of the loaded index (one more each build)",
+    multiprocess_mode="max",
+)  # fmt: skip
 INDEX_BUILT = Gauge(
     "rag_index_built_timestamp_seconds", "When the index was built", multiprocess_mode="max"
 )
@@ -96,6 +101,7 @@ def observe_index(manifest: Any, version: str) -> None:
     """The loaded index's gauges (`manifest` is its `Manifest`), and this worker as up."""
     INDEX_PASSAGES.set(manifest.passages)
     INDEX_DOCUMENTS.set(manifest.documents)
+    INDEX_GENERATION.set(manifest.generation)
     INDEX_BUILT.set(datetime.fromisoformat(manifest.built_at).timestamp())
     BUILD_INFO.labels(version, manifest.embedder.name).set(1)
     WORKER_UP.set(1)

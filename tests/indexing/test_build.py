@@ -74,6 +74,7 @@ def test_rebuilding_an_unchanged_corpus_embeds_nothing(tmp_path: Path) -> None:
     assert (again.embedded, second.embedded) == (0, 0)
     assert again.reused == texts
     assert index_matches(settings.index_dir, docs, settings)
+    assert (m.generation, again.manifest.generation) == (1, 2)  # each build, one more
 
     # Change one document: only its changed passages are embedded again.
     changed = [

@@ -66,6 +66,7 @@ def test_requests_of_both_workers_add_up(built_index_dir: Path) -> None:
     assert total(found, "rag_search_duration_seconds_count", mode="hybrid") == 20
     assert total(found, "rag_search_results_sum", mode="hybrid") == 60  # 20 searches × k=3
     assert total(found, "rag_index_passages") > 5 and total(found, "rag_index_documents") == 5
+    assert total(found, "rag_index_generation") == 1
     assert total(found, "rag_build_info", embedder="use-m3") == 1
     assert all(v > 1e8 for (n, _), v in found.items() if n == "rag_worker_resident_memory_bytes")
 
