@@ -7,7 +7,7 @@ RAG := $(VENV)/bin/rag
 HOST ?=
 PORT ?=
 
-.PHONY: install install-dev run test check clean
+.PHONY: install install-dev browser run test check clean
 
 # The service alone: its runtime dependencies (no torch, no test tools).
 $(VENV)/.installed-run: pyproject.toml
@@ -29,11 +29,24 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "rag: installing Debian's chromium for the browser tests (about 1 minute)"; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		else \
+			echo "rag: the browser tests need Debian's chromium: sudo apt-get install chromium"; \
+			exit 1; \
+		fi; \
+	fi
+
 # Serves the HTTP API; builds index/ from corpus/ first when it is missing.
 run: install
 	$(RAG) serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
-test: install-dev
+test: install-dev browser
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 check: install-dev

@@ -24,7 +24,7 @@ from rag.service.dependencies import require_key
 from rag.service.guard import RequestGuard
 from rag.service.mcp import MCPMount, create_mcp_server
 from rag.service.problems import add_error_handlers
-from rag.service.routes import chatbots, documents, status
+from rag.service.routes import chatbots, documents, pages, status
 from rag.service.routes import metrics as metrics_route
 from rag.service.routes import search as search_routes
 from rag.service.schemas import EXAMPLES, problems
@@ -98,5 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(status.public, responses=problems(400, 500))
     if settings.metrics and settings.metrics_public:
         app.include_router(metrics_route.router, responses=problems(400, 500))
+    app.include_router(pages.router)
+    app.mount("/static", pages.assets)
     app.mount("/mcp", mcp_mount)
     return app

@@ -220,11 +220,12 @@ def test_fifty_concurrent_requests_are_all_answered_correctly(server: str) -> No
 
 
 def test_api_key_is_required_everywhere_but_health_and_docs(built_index_dir: Path) -> None:
-    """/health, /docs, /redoc and /openapi.json stay public: they hold no data from the index."""
+    """/health, the docs and the page shells stay public: they hold no data from the index."""
     proc, url = start_server(built_index_dir, CORPUS, RAG_API_KEY=API_KEY)
     try:
         with httpx.Client(base_url=url, timeout=60) as c:
-            for public in ("/health", "/docs", "/redoc", "/openapi.json"):
+            pages = ("/", f"/documents/{HANGZHOU}/view", "/static/search.js")
+            for public in ("/health", "/docs", "/redoc", "/openapi.json", *pages):
                 assert c.get(public).status_code == 200, public
             schemes = c.get("/openapi.json").json()["components"]["securitySchemes"]
             assert {s["type"] for s in schemes.values()} == {"apiKey", "http"}

@@ -1,0 +1,31 @@
+"""The search page (`GET /`) and the document view (`GET /documents/{id}/view`), for people.
+
+Plain HTML, CSS and JavaScript served from the package (`rag/service/web`): no build step and no
+CDN. The pages hold nothing from the index, so they need no key; the script asks for the key
+when the API answers 401 and sends it with each call.
+"""
+
+from functools import cache
+from importlib.resources import files
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+router = APIRouter(include_in_schema=False)
+assets = StaticFiles(packages=[("rag.service", "web")])
+
+
+@cache
+def _page(name: str) -> str:
+    return (files("rag.service") / "web" / name).read_text(encoding="utf-8")
+
+
+@router.get("/", response_class=HTMLResponse)
+async def search_page() -> HTMLResponse:
+    return HTMLResponse(_page("index.html"))
+
+
+@router.get("/documents/{doc_id}/view", response_class=HTMLResponse)
+async def document_page(doc_id: str) -> HTMLResponse:
+    return HTMLResponse(_page("document.html"))

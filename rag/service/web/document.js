@@ -1,0 +1,92 @@
+// The document view: `/documents/{id}/view?start=..&end=..[&hl=s-e ...]` shows the whole stored
+// article with the passage [start, end) marked (and its highlights in bold), scrolled into view.
+"use strict";
+
+const params = new URLSearchParams(location.search);
+const docId = decodeURIComponent(location.pathname.split("/")[2] || "");
+let doc = null;
+let problem = null;
+
+function offset(name) {
+  const value = Number.parseInt(params.get(name), 10);
+  return Number.isFinite(value) ? value : null;
+}
+
+// `text` from `from` to `to` as nodes, with the highlight spans that fall inside in bold.
+function withHighlights(text, from, to, spans) {
+  const nodes = [];
+  let at = from;
+  for (const [start, end] of spans) {
+    const s = Math.max(start, at);
+    const e = Math.min(end, to);
+    if (e <= s) continue;
+    nodes.push(text.slice(at, s));
+    const strong = document.createElement("strong");
+    strong.textContent = text.slice(s, e);
+    nodes.push(strong);
+    at = e;
+  }
+  nodes.push(text.slice(at, to));
+  return nodes;
+}
+
+function render() {
+  const article = document.getElementById("article");
+  if (problem) {
+    setStatus(problemText(problem), "error");
+    article.hidden = true;
+    return;
+  }
+  if (!doc) return;
+  document.title = `rag — ${doc.title}`;
+  document.getElementById("title").textContent = doc.title;
+  document.getElementById("meta").textContent = documentMeta(doc);
+  const body = document.getElementById("text");
+  const text = doc.text;
+  const start = offset("start");
+  const end = offset("end");
+  const valid = start !== null && end !== null && 0 <= start && start < end && end <= text.length;
+  if (!valid) {
+    body.replaceChildren(text);
+    setStatus("");
+    article.hidden = false;
+    return;
+  }
+  const spans = params.getAll("hl")
+    .map((span) => span.split("-").map((n) => Number.parseInt(n, 10)))
+    .filter(([s, e]) => Number.isFinite(s) && Number.isFinite(e))
+    .sort((a, b) => a[0] - b[0]);
+  const mark = document.createElement("mark");
+  mark.id = "passage";
+  mark.tabIndex = -1;
+  mark.append(...withHighlights(text, start, end, spans));
+  body.replaceChildren(text.slice(0, start), mark, text.slice(end));
+  setStatus(t("passageMarked"));
+  article.hidden = false;
+}
+
+async function load() {
+  setStatus(t("loadingArticle"), "loading");
+  try {
+    doc = await api(`/documents/${encodeURIComponent(docId)}`);
+  } catch (error) {
+    problem = error;
+  }
+  render();
+  const mark = document.getElementById("passage");
+  if (mark) {
+    mark.scrollIntoView({ block: "center" });
+    mark.focus({ preventScroll: true });
+  }
+}
+
+document.getElementById("back").addEventListener("click", (event) => {
+  // Back to the search that led here, as it was, when there is one.
+  if (document.referrer && new URL(document.referrer).origin === location.origin) {
+    event.preventDefault();
+    history.back();
+  }
+});
+
+applyLanguage(render);
+load();

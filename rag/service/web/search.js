@@ -1,0 +1,167 @@
+// The search page: the question and filters live in the URL (`/?q=...&k=...`), so a search
+// can be shared and reloaded; results come from GET /search.
+"use strict";
+
+const form = document.getElementById("search-form");
+const results = document.getElementById("results");
+let lastAnswer = null;
+let lastProblem = null;
+
+// The request the URL describes, as /search takes it.
+function paramsFromForm() {
+  const params = new URLSearchParams();
+  params.set("q", form.q.value);
+  const k = form.k.value.trim();
+  if (k && k !== "5") params.set("k", k);
+  if (form.mode.value !== "hybrid") params.set("mode", form.mode.value);
+  for (const box of document.querySelectorAll("#documents input:checked")) {
+    params.append("doc_id", box.value);
+  }
+  if (form.date_from.value) params.set("date_from", form.date_from.value);
+  if (form.date_to.value) params.set("date_to", form.date_to.value);
+  return params;
+}
+
+function fillForm(params) {
+  form.q.value = params.get("q") || "";
+  form.k.value = params.get("k") || "5";
+  form.mode.value = params.get("mode") || "hybrid";
+  form.date_from.value = params.get("date_from") || "";
+  form.date_to.value = params.get("date_to") || "";
+  const ids = new Set(params.getAll("doc_id"));
+  for (const box of document.querySelectorAll("#documents input")) box.checked = ids.has(box.value);
+  const filtered = ids.size || params.has("date_from") || params.has("date_to") ||
+    params.has("mode") || params.has("k");
+  if (filtered) document.getElementById("filters").open = true;
+}
+
+// The passage's text with its highlighted sentences in bold (offsets are the document's).
+function passageNode(result) {
+  const p = document.createElement("p");
+  p.className = "passage";
+  let at = 0;
+  const spans = [...result.highlights].sort((a, b) => a.start - b.start);
+  for (const h of spans) {
+    const from = Math.max(h.start - result.start, at);
+    const to = Math.min(h.end - result.start, result.text.length);
+    if (to <= from) continue;
+    p.append(result.text.slice(at, from));
+    const strong = document.createElement("strong");
+    strong.textContent = result.text.slice(from, to);
+    p.append(strong);
+    at = to;
+  }
+  p.append(result.text.slice(at));
+  return p;
+}
+
+function card(result) {
+  const li = document.createElement("li");
+  li.className = "card";
+  const article = document.createElement("article");
+  article.setAttribute("aria-labelledby", `title-${result.rank}`);
+  const head = document.createElement("header");
+  const rank = document.createElement("span");
+  rank.className = "rank";
+  rank.textContent = String(result.rank);
+  rank.setAttribute("aria-label", `${t("rank")} ${result.rank}`);
+  const title = document.createElement("h2");
+  title.id = `title-${result.rank}`;
+  title.textContent = result.title;
+  head.append(rank, title);
+  const meta = document.createElement("p");
+  meta.className = "meta";
+  meta.textContent = documentMeta(result);
+  const score = document.createElement("span");
+  score.className = "score";
+  score.textContent = `${t("score")} ${result.score.toFixed(2)}`;
+  meta.append(score);
+  const link = document.createElement("a");
+  link.className = "open";
+  const view = new URLSearchParams({ start: result.start, end: result.end });
+  for (const h of result.highlights) view.append("hl", `${h.start}-${h.end}`);
+  link.href = `/documents/${encodeURIComponent(result.doc_id)}/view?${view}`;
+  link.textContent = t("open");
+  article.append(head, meta, passageNode(result), link);
+  li.append(article);
+  return li;
+}
+
+// The server's reason for refusing the question, in the page's words when it is a usual one.
+function searchProblemText(error) {
+  const question = form.q.value;
+  if (error.status === 422 && !question.trim()) return t("emptyQuestion");
+  const fields = (error.body && error.body.errors) || [];
+  const tooLong = fields.find((e) => e.loc.at(-1) === "q" && e.type === "string_too_long");
+  if (tooLong) return `${t("longQuestion")} (${tooLong.msg})`;
+  return problemText(error);
+}
+
+function render() {
+  results.replaceChildren();
+  if (lastProblem) {
+    setStatus(searchProblemText(lastProblem), "error");
+  } else if (lastAnswer) {
+    const n = lastAnswer.results.length;
+    setStatus(n ? t("found", n, Math.round(lastAnswer.took_ms)) : t("none"), n ? "" : "empty");
+    results.append(...lastAnswer.results.map(card));
+  } else {
+    setStatus("");
+  }
+}
+
+async function runSearch(params) {
+  lastAnswer = null;
+  lastProblem = null;
+  results.replaceChildren();
+  results.setAttribute("aria-busy", "true");
+  setStatus(t("loading"), "loading");
+  try {
+    lastAnswer = await api(`/search?${params}`);
+  } catch (error) {
+    lastProblem = error;
+  }
+  results.removeAttribute("aria-busy");
+  render();
+}
+
+async function loadDocuments() {
+  const box = document.getElementById("documents");
+  try {
+    const docs = await api("/documents");
+    for (const doc of docs) {
+      const label = document.createElement("label");
+      const input = document.createElement("input");
+      input.type = "checkbox";
+      input.name = "doc_id";
+      input.value = doc.id;
+      const text = document.createElement("span");
+      text.textContent = `${doc.title} (${doc.date || t("undated")})`;
+      label.append(input, text);
+      box.append(label);
+    }
+  } catch (error) {
+    box.textContent = problemText(error);
+  }
+}
+
+function searchFromLocation() {
+  const params = new URLSearchParams(location.search);
+  fillForm(params);
+  if (params.has("q")) runSearch(params);
+  else render();
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const params = paramsFromForm();
+  const url = `/?${params}`;
+  if (url !== location.pathname + location.search) history.pushState(null, "", url);
+  runSearch(params);
+});
+window.addEventListener("popstate", searchFromLocation);
+
+applyLanguage(render);
+fillForm(new URLSearchParams(location.search));
+// The document list first, so that a shared URL's documents can be ticked.
+loadDocuments().then(searchFromLocation);
