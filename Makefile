@@ -17,13 +17,13 @@ $(VENV)/.installed-run: pyproject.toml
 	$(PY) -m pip install -q -e .
 	touch $@
 
-# Everything the tests need on top: sentence-transformers with a CPU torch, LangChain, the
-# test and lint tools.
+# Everything the tests need on top: sentence-transformers with a CPU torch, LangChain, Ray Data,
+# Playwright, the test and lint tools.
 $(VENV)/.installed-dev: $(VENV)/.installed-run
 	@echo "rag: installing the test tools and a CPU build of torch (about 3 minutes the first time)"
 	# The CPU build of torch first (from the local wheel), or pip resolves a CUDA build of GBs.
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[st,eval,langchain,test]"
+	$(PY) -m pip install -q -e ".[st,eval,langchain,ray,test]"
 	touch $@
 
 install: $(VENV)/.installed-run

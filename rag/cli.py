@@ -103,10 +103,21 @@ def index_command(
     strict: Annotated[
         bool, typer.Option(help="fail (exit 2) if any file or line cannot be indexed")
     ] = False,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="embed on a Ray cluster (extra 'ray') [RAG_RAY]")
+    ] = False,
+    ray_address: Annotated[
+        str | None, typer.Option(help="a running Ray cluster [RAG_RAY_ADDRESS; none: local]")
+    ] = None,
+    ray_actors: Annotated[
+        int | None, typer.Option(help="embedding actors [the cluster's CPUs]")
+    ] = None,
+    ray_batch_size: Annotated[int | None, typer.Option(help="texts per Ray task [256]")] = None,
 ) -> None:
     """Build the index of a corpus folder (unchanged passages are not embedded again).
 
-    Files that cannot be read are skipped and listed, unless --strict."""
+    Files that cannot be read are skipped and listed, unless --strict. With --ray, the texts to
+    embed are embedded on a Ray cluster; the index is the same as a local build's."""
     from rag.indexing.build import build_index
 
     settings = make_settings(
@@ -115,6 +126,10 @@ def index_command(
         embedder=embedder,
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
+        ray=ray or None,  # without --ray, RAG_RAY decides
+        ray_address=ray_address,
+        ray_actors=ray_actors,
+        ray_batch_size=ray_batch_size,
     )
     with user_errors(), build_progress() as progress:
         report = build_index(settings, progress=progress, strict=strict)

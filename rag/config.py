@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     query_prefix: str = Field("", description="put before questions, e.g. 'query: ' for e5")
     passage_prefix: str = Field("", description="put before passages, e.g. 'passage: ' for e5")
 
+    ray: bool = Field(False, description="embed on a Ray cluster when building (extra 'ray')")
+    ray_address: str | None = Field(
+        None, description="a running Ray cluster's address; none: a local Ray for the build"
+    )
+    ray_actors: int | None = Field(
+        None, ge=1, le=10_000, description="embedding actors; none: the cluster's CPUs"
+    )
+    ray_batch_size: int = Field(256, ge=1, le=100_000, description="texts per Ray task")
+
     chunk_size: int = Field(600, ge=50, le=20_000, description="characters per passage")
     chunk_overlap: int = Field(100, ge=0, le=10_000, description="characters shared by neighbours")
 

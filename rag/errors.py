@@ -38,3 +38,7 @@ class InvalidQueryError(RagError):
 
 class DocumentNotFoundError(RagError):
     """No document with the given id."""
+
+
+class RayClusterError(RagError):
+    """The Ray cluster cannot be reached, or the embedding job failed on it."""

@@ -15,6 +15,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 from rag import __version__
 from rag.config import DEFAULT_EMBEDDER, Settings
 from rag.errors import CorpusError, RagError
+from rag.indexing.distributed import ray_embedder
 from rag.indexing.embedders import Embedder, make_embedder
 from rag.indexing.folder import (
     check_target,
@@ -105,34 +107,39 @@ def _previous_vectors(
 
 
 def _embed_texts(
-    texts: list[str],
+    groups: list[list[str]],
     embedder: Embedder,
     previous: Callable[[list[bytes]], dict[bytes, np.ndarray]],
-    stage: str,
     progress: ProgressCallback | None,
-) -> tuple[np.ndarray, list[bytes], int]:
-    """Vectors of `texts`, each distinct text embedded once and only if `previous` lacks it."""
-    hashes = [_embed_hash(embedder, t) for t in texts]
-    known = previous(hashes)
+) -> tuple[list[tuple[np.ndarray, list[bytes]]], int]:
+    """Each group's vectors and hashes, and how many texts were embedded: each distinct text
+    of all groups once, only if `previous` lacks it, in one call to the embedder (one job,
+    when it runs on a cluster)."""
+    hashes = [[_embed_hash(embedder, t) for t in texts] for texts in groups]
+    known = previous([h for hs in hashes for h in hs])
     todo: dict[bytes, str] = {}
-    for h, text in zip(hashes, texts, strict=True):
-        if h not in known:
-            todo.setdefault(h, text)
+    for texts, hs in zip(groups, hashes, strict=True):
+        for h, text in zip(hs, texts, strict=True):
+            if h not in known:
+                todo.setdefault(h, text)
     done = 0
 
     def advance(n: int) -> None:
         nonlocal done
         done += n
         if progress:
-            progress(stage, done, len(todo))
+            progress("embedding", done, len(todo))
 
     if todo:
         fresh = embedder.encode_passages(list(todo.values()), advance)
         known.update(zip(todo, fresh, strict=True))
-    vectors = np.empty((len(texts), embedder.dimension), dtype=np.float32)
-    for i, h in enumerate(hashes):
-        vectors[i] = known[h]
-    return vectors, hashes, len(todo)
+    embedded = []
+    for hs in hashes:
+        vectors = np.empty((len(hs), embedder.dimension), dtype=np.float32)
+        for i, h in enumerate(hs):
+            vectors[i] = known[h]
+        embedded.append((vectors, hs))
+    return embedded, len(todo)
 
 
 def _manifest(
@@ -184,15 +191,12 @@ def write_index(
     previous = _previous_vectors(index_dir, embedder, settings)
     language = {d.id: d.language for d in documents}
     passage_languages = [language[p.doc_id] for p in passages]
-    vectors, hashes, embedded = _embed_texts(texts, embedder, previous, "passages", progress)
-    sentence_vectors, sentence_hashes, embedded_sentences = _embed_texts(
-        sentence_texts, embedder, previous, "sentences", progress
-    )
     words = vocabulary(texts, passage_languages, settings.vocabulary_size)
     flat_words = [w for ws in words.values() for w in ws]
-    word_vectors, _, embedded_words = _embed_texts(
-        flat_words, embedder, previous, "vocabulary", progress
+    groups, embedded = _embed_texts(
+        [texts, sentence_texts, flat_words], embedder, previous, progress
     )
+    (vectors, hashes), (sentence_vectors, sentence_hashes), (word_vectors, _) = groups
     lexicon = Lexicon.from_rows(words, word_vectors)
 
     building = new_build_folder(index_dir)
@@ -225,9 +229,8 @@ def write_index(
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
-    embedded_total = embedded + embedded_sentences + embedded_words
-    reused = len(passages) + len(sentences) + len(flat_words) - embedded_total
-    return BuildReport(manifest, embedded_total, reused, time.perf_counter() - started)
+    reused = len(passages) + len(sentences) + len(flat_words) - embedded
+    return BuildReport(manifest, embedded, reused, time.perf_counter() - started)
 
 
 def build_index(
@@ -250,7 +253,9 @@ def build_index(
         )
     embedder = make_embedder(settings.embedder or DEFAULT_EMBEDDER, settings)
     index_dir = index_dir or settings.index_dir
-    report = write_index(reading.documents, index_dir, settings, embedder, progress)
+    embedding = ray_embedder(embedder, settings) if settings.ray else nullcontext(embedder)
+    with embedding as embedder:
+        report = write_index(reading.documents, index_dir, settings, embedder, progress)
     return replace(report, skipped=reading.skipped, decoded=reading.decoded)
 
 

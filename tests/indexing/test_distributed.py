@@ -1,0 +1,134 @@
+"""`rag index --ray`: a real local Ray cluster embeds the corpus; the index must be the one a
+local build writes."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CORPUS, ROOT
+
+from rag.config import Settings
+from rag.evaluation.gold import load_gold
+from rag.evaluation.metrics import score_modes
+from rag.indexing.build import write_index
+from rag.indexing.embedders import Embedder
+from rag.indexing.index import Index, load_index
+from rag.indexing.manifest import SENTENCES, read_manifest
+from rag.ingest.corpus import load_corpus
+
+pytestmark = pytest.mark.slow
+GOLD = ROOT / "eval" / "gold.jsonl"
+
+
+RAY = Path(sys.executable).with_name("ray")
+# Ray on one machine, listening on loopback only, with token authentication (its default).
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+
+
+def rag_index(*args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", "index", *map(str, args)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **env},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def ray_cluster() -> Iterator[str]:
+    """A Ray cluster started apart (`ray start --head`), as users run one, on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, **RAY_ENV}
+    start = [RAY, "start", "--head", f"--port={port}", "--num-cpus=2",
+             "--include-dashboard=false", "--disable-usage-stats"]  # fmt: skip
+    subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([RAY, "stop"], env=env, capture_output=True, timeout=120)
+
+
+def embedded(output: str) -> int:
+    found = re.search(r"(\d+) embedded, (\d+) reused", output)
+    assert found, output
+    return int(found.group(1))
+
+
+def all_passages(index: Index) -> list[tuple[str, int, int, str]]:
+    passages = index.store.passages(range(index.manifest.passages))
+    return [(p.doc_id, p.start, p.end, p.text) for _, p in sorted(passages.items())]
+
+
+def test_a_ray_build_is_the_local_build(
+    tmp_path: Path,
+    built_index_dir: Path,
+    default_index: Index,
+    use_embedder: Embedder,
+    ray_cluster: str,
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    index_dir = tmp_path / "index"
+    # A local Ray for the build, started and stopped by `rag index`.
+    done = rag_index("--ray", "--ray-actors", "2", "--corpus", corpus, "--index", index_dir)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+    ray_manifest, local_manifest = read_manifest(index_dir), default_index.manifest
+    same = {"built_at", "generation"}
+    assert ray_manifest.model_dump(exclude=same) == local_manifest.model_dump(exclude=same)
+    ray_index = load_index(index_dir, Settings(index_dir=index_dir), use_embedder)
+    assert all_passages(ray_index) == all_passages(default_index)
+    ids = np.arange(local_manifest.passages)
+    assert np.allclose(
+        ray_index.vectors.reconstruct(ids), default_index.vectors.reconstruct(ids), atol=1e-5
+    )
+    sentences = [np.load(d / SENTENCES).astype(np.float32) for d in (index_dir, built_index_dir)]
+    assert np.allclose(*sentences, atol=2e-3)  # float16 on disk
+    assert ray_index.lexicon.words == default_index.lexicon.words
+
+    questions = load_gold(GOLD, load_corpus(CORPUS))
+    modes = ["dense", "bm25", "hybrid"]
+    ray_runs = score_modes(ray_index, questions, modes).runs
+    local_runs = score_modes(default_index, questions, modes).runs
+    assert ray_runs.keys() == local_runs.keys()
+    for mode, groups in local_runs.items():
+        for group, metrics in groups.items():
+            for metric, value in metrics.items():
+                assert round(ray_runs[mode][group][metric], 3) == round(value, 3), (mode, metric)
+
+    # A changed article, on a running cluster: only what changed goes to it, as in a local
+    # rebuild.
+    article = next(corpus.glob("*.txt"))
+    article.write_text(article.read_text() + "\n\nUne phrase ajoutée à la fin.", encoding="utf-8")
+    cluster = {"RAG_RAY_ADDRESS": ray_cluster, **RAY_ENV}
+    again = rag_index("--ray", "--corpus", corpus, "--index", index_dir, **cluster)
+    assert again.returncode == 0, again.stderr
+    local_dir = tmp_path / "local"
+    shutil.copytree(built_index_dir, local_dir)
+    local = write_index(load_corpus(corpus), local_dir, Settings(), use_embedder)
+    assert 0 < embedded(again.stderr) == local.embedded < local_manifest.passages
+    assert read_manifest(index_dir).generation == 2
+
+
+def test_an_unreachable_cluster_is_a_clear_error_and_keeps_the_index(
+    tmp_path: Path, built_index_dir: Path
+) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index_dir, index_dir)
+    before = (index_dir / "manifest.json").read_text()
+    done = rag_index("--ray", "--ray-address", "127.0.0.1:9", "--corpus", CORPUS, "--index",
+                     index_dir)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "cannot connect to the Ray cluster at '127.0.0.1:9'" in done.stderr
+    assert (index_dir / "manifest.json").read_text() == before
