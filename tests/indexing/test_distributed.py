@@ -1,11 +1,12 @@
 """`rag index --ray`: a real local Ray cluster embeds the corpus; the index must be the one a
-local build writes."""
+local build writes, even when an actor dies during the job."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -57,6 +58,27 @@ def ray_cluster() -> Iterator[str]:
         subprocess.run([RAY, "stop"], env=env, capture_output=True, timeout=120)
 
 
+def build_killing_an_actor(corpus: Path, index_dir: Path) -> tuple[int, str]:
+    """`rag index --ray` with one of its two actors killed (SIGKILL) once embedding has begun:
+    Ray must restart it and retry its tasks. Small batches, so that many tasks remain."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "index", "--ray", "--ray-actors", "2",
+         "--ray-batch-size", "16", "--corpus", str(corpus), "--index", str(index_dir)],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    lines, killed = [], False
+    with proc.stderr:
+        for line in proc.stderr:
+            lines.append(line)
+            if not killed and line.startswith("embedding:") and "(100%)" not in line:
+                found = subprocess.run(["pgrep", "-f", "MapWorker"], capture_output=True, text=True)
+                os.kill(int(found.stdout.split()[0]), signal.SIGKILL)
+                killed = True
+    assert killed, "the build ended before an actor could be killed:\n" + "".join(lines)
+    return proc.wait(timeout=300), "".join(lines)
+
+
 def embedded(output: str) -> int:
     found = re.search(r"(\d+) embedded, (\d+) reused", output)
     assert found, output
@@ -78,10 +100,10 @@ def test_a_ray_build_is_the_local_build(
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
     index_dir = tmp_path / "index"
-    # A local Ray for the build, started and stopped by `rag index`.
-    done = rag_index("--ray", "--ray-actors", "2", "--corpus", corpus, "--index", index_dir)
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
+    # A local Ray for the build, started and stopped by `rag index`, losing an actor midway.
+    returncode, stderr = build_killing_an_actor(corpus, index_dir)
+    assert returncode == 0, stderr
+    assert "Traceback" not in stderr
 
     ray_manifest, local_manifest = read_manifest(index_dir), default_index.manifest
     same = {"built_at", "generation"}
