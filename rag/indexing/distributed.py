@@ -26,6 +26,9 @@ from rag.indexing.embedders import Embedder, make_embedder
 
 log = logging.getLogger(__name__)
 CONNECT_SECONDS = 10
+_ADDRESS_HINT = (
+    "Give the address of a running cluster (`ray start --head` prints it), or none for a local Ray"
+)
 
 
 def _ray() -> Any:
@@ -61,7 +64,8 @@ class RayEmbedder(Embedder):
         self.dimension = local.dimension
         self.actors = actors
         self._local = local
-        self._settings = settings
+        # What the actors need to load the model; the API key stays on the driver.
+        self._settings = settings.model_copy(update={"api_key": None})
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         return self._local._embed_batch(texts)
@@ -89,8 +93,13 @@ class RayEmbedder(Embedder):
                 done[batch["row"]] = True
                 if progress:
                     progress(len(batch["row"]))
-        except ray.exceptions.RayError as exc:
-            raise RayClusterError(f"the embedding job failed on the Ray cluster: {exc}") from exc
+        except (ray.exceptions.RayError, ray.data.exceptions.SystemException) as exc:
+            # A remote error's text is its whole traceback: its last line says what failed.
+            cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise RayClusterError(
+                f"the embedding job failed on the Ray cluster: {cause}. Ray's logs are under "
+                "/tmp/ray/session_latest/logs"
+            ) from exc
         if not done.all():  # never seen; a missing row would be a wrong index, so refuse it
             raise RayClusterError(f"the Ray cluster returned {done.sum()} of {len(texts)} vectors")
         return out
@@ -105,9 +114,8 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
     except OSError as exc:
         raise RayClusterError(
-            f"cannot connect to the Ray cluster at {address!r} ({exc.strerror or exc}). Give "
-            "the address of a running cluster (`ray start --head` prints it), or none for a "
-            "local Ray"
+            f"cannot connect to the Ray cluster at {address!r} ({exc.strerror or exc}). "
+            + _ADDRESS_HINT
         ) from exc
 
 
@@ -140,8 +148,7 @@ def ray_embedder(local: Embedder, settings: Settings) -> Iterator[RayEmbedder]:
             )
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise RayClusterError(
-                f"cannot connect to the Ray cluster at {address!r}: {exc}. Give the address of a "
-                "running cluster (`ray start --head` prints it), or none for a local Ray; a "
+                f"cannot connect to the Ray cluster at {address!r}: {exc}. {_ADDRESS_HINT}; a "
                 "cluster with token authentication also needs RAY_AUTH_MODE=token"
             ) from exc
     try:
