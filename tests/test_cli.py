@@ -73,8 +73,9 @@ def test_index_skips_bad_files_says_why_and_strict_refuses_them(tmp_path: Path) 
     assert "ancien.txt as cp1252" in proc.stderr
     assert "indexed 7 documents" in proc.stderr and "skipped 2" in proc.stderr
     # Not a terminal: progress comes as lines, one per stage at least, each with its count.
-    assert re.search(r"^passages: \d+/\d+ \(100%\), done in", proc.stderr, re.MULTILINE)
-    assert re.search(r"^sentences: \d+/\d+", proc.stderr, re.MULTILINE)
+    assert re.search(r"^embedding: 0/\d+ \(0%\)$", proc.stderr, re.MULTILINE)
+    assert re.search(r"^embedding: \d+/\d+ \(100%\), done in", proc.stderr, re.MULTILINE)
+    assert re.search(r"^indexing: 1/1 \(100%\)", proc.stderr, re.MULTILINE)
 
 
 @pytest.mark.parametrize(

@@ -131,6 +131,7 @@ def _embed_texts(
             progress("embedding", done, len(todo))
 
     if todo:
+        advance(0)  # the stage's clock starts now, not at its first batch
         fresh = embedder.encode_passages(list(todo.values()), advance)
         known.update(zip(todo, fresh, strict=True))
     embedded = []
