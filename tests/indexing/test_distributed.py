@@ -59,24 +59,32 @@ def ray_cluster() -> Iterator[str]:
 
 
 def build_killing_an_actor(corpus: Path, index_dir: Path) -> tuple[int, str]:
-    """`rag index --ray` with one of its two actors killed (SIGKILL) once embedding has begun:
-    Ray must restart it and retry its tasks. Small batches, so that many tasks remain."""
+    """`rag index --ray` with one of its two actors killed (SIGKILL) at the first progress line
+    that counts embedded texts (after 5 s of the stage): Ray must restart it and retry its
+    tasks. One text a task, so that the job lasts longer than that (about 9 s here)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "rag.cli", "index", "--ray", "--ray-actors", "2",
-         "--ray-batch-size", "16", "--corpus", str(corpus), "--index", str(index_dir)],
+         "--ray-batch-size", "1", "--corpus", str(corpus), "--index", str(index_dir)],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stderr is not None
     lines, killed = [], False
-    with proc.stderr:
-        for line in proc.stderr:
-            lines.append(line)
-            if not killed and line.startswith("embedding:") and "(100%)" not in line:
-                found = subprocess.run(["pgrep", "-f", "MapWorker"], capture_output=True, text=True)
-                os.kill(int(found.stdout.split()[0]), signal.SIGKILL)
-                killed = True
-    assert killed, "the build ended before an actor could be killed:\n" + "".join(lines)
-    return proc.wait(timeout=300), "".join(lines)
+    try:
+        with proc.stderr:
+            for line in proc.stderr:
+                lines.append(line)
+                if not killed and re.match(r"embedding: [1-9]\d*/\d+ \((?!100%)", line):
+                    found = subprocess.run(["pgrep", "-f", "MapWorker"], capture_output=True,
+                                           text=True).stdout.split()  # fmt: skip
+                    assert found, "no actor process while embedding:\n" + "".join(lines)
+                    os.kill(int(found[0]), signal.SIGKILL)
+                    killed = True
+        assert killed, "the build ended before an actor could be killed:\n" + "".join(lines)
+        return proc.wait(timeout=300), "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def embedded(output: str) -> int:
