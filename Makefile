@@ -23,7 +23,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run
 	@echo "rag: installing the test tools and a CPU build of torch (about 3 minutes the first time)"
 	# The CPU build of torch first (from the local wheel), or pip resolves a CUDA build of GBs.
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[st,eval,langchain,ray,test]"
+	$(PY) -m pip install -q -e ".[st,eval,langchain,ray,e5,test]"
 	touch $@
 
 install: $(VENV)/.installed-run

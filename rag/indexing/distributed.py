@@ -70,6 +70,9 @@ class RayEmbedder(Embedder):
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         return self._local._embed_batch(texts)
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._local.encode_queries(texts)
+
     def encode_passages(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:

