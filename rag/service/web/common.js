@@ -190,6 +190,24 @@ function problemText(error) {
   return t("failed") + error.message;
 }
 
+// `text[from:to]` as nodes, with the parts that the `[start, end]` spans cover in bold.
+function withHighlights(text, from, to, spans) {
+  const nodes = [];
+  let at = from;
+  for (const [start, end] of [...spans].sort((a, b) => a[0] - b[0])) {
+    const s = Math.max(start, at);
+    const e = Math.min(end, to);
+    if (e <= s) continue;
+    nodes.push(text.slice(at, s));
+    const strong = document.createElement("strong");
+    strong.textContent = text.slice(s, e);
+    nodes.push(strong);
+    at = e;
+  }
+  nodes.push(text.slice(at, to));
+  return nodes;
+}
+
 function documentMeta(doc) {
   return [doc.date || t("undated"), doc.source].filter(Boolean).join(" · ");
 }

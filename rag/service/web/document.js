@@ -12,24 +12,6 @@ function offset(name) {
   return Number.isFinite(value) ? value : null;
 }
 
-// `text` from `from` to `to` as nodes, with the highlight spans that fall inside in bold.
-function withHighlights(text, from, to, spans) {
-  const nodes = [];
-  let at = from;
-  for (const [start, end] of spans) {
-    const s = Math.max(start, at);
-    const e = Math.min(end, to);
-    if (e <= s) continue;
-    nodes.push(text.slice(at, s));
-    const strong = document.createElement("strong");
-    strong.textContent = text.slice(s, e);
-    nodes.push(strong);
-    at = e;
-  }
-  nodes.push(text.slice(at, to));
-  return nodes;
-}
-
 function render() {
   const article = document.getElementById("article");
   if (problem) {
@@ -54,8 +36,7 @@ function render() {
   }
   const spans = params.getAll("hl")
     .map((span) => span.split("-").map((n) => Number.parseInt(n, 10)))
-    .filter(([s, e]) => Number.isFinite(s) && Number.isFinite(e))
-    .sort((a, b) => a[0] - b[0]);
+    .filter(([s, e]) => Number.isFinite(s) && Number.isFinite(e));
   const mark = document.createElement("mark");
   mark.id = "passage";
   mark.tabIndex = -1;

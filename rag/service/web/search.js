@@ -39,19 +39,8 @@ function fillForm(params) {
 function passageNode(result) {
   const p = document.createElement("p");
   p.className = "passage";
-  let at = 0;
-  const spans = [...result.highlights].sort((a, b) => a.start - b.start);
-  for (const h of spans) {
-    const from = Math.max(h.start - result.start, at);
-    const to = Math.min(h.end - result.start, result.text.length);
-    if (to <= from) continue;
-    p.append(result.text.slice(at, from));
-    const strong = document.createElement("strong");
-    strong.textContent = result.text.slice(from, to);
-    p.append(strong);
-    at = to;
-  }
-  p.append(result.text.slice(at));
+  const spans = result.highlights.map((h) => [h.start - result.start, h.end - result.start]);
+  p.append(...withHighlights(result.text, 0, result.text.length, spans));
   return p;
 }
 
