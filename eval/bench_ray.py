@@ -14,7 +14,7 @@ the same passages with the default embedder through the call a build makes:
 Then one whole build of the PIAF dev paragraphs as a corpus, `rag index` against
 `rag index --ray` (Ray start-up included), from nothing.
 
-Run: .venv/bin/python eval/bench_ray.py [--passages 20000] [--one-core]
+Run: .venv/bin/python eval/bench_ray.py [--passages 20000] [--one-core ROUNDS]
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def timed(label: str, run, texts: list[str]) -> float:  # type: ignore[no-untype
     return rate
 
 
-def throughput(texts: list[str], cores: list[int]) -> dict[str, float]:
+def throughput(texts: list[str]) -> dict[str, float]:
+    """Each configuration over all of `texts`, one after the other."""
     from rag.config import Settings
     from rag.indexing.distributed import ray_embedder
     from rag.indexing.embedders import make_embedder
@@ -82,19 +83,43 @@ def throughput(texts: list[str], cores: list[int]) -> dict[str, float]:
     rates = {}
     one = make_embedder("use-m3", Settings(embed_threads=1))
     rates["local, 1 thread"] = timed("local `rag index`, 1 thread", one.encode_passages, texts)
-    if 2 in cores:
-        two = make_embedder("use-m3", Settings(embed_threads=2))
-        label = "local `rag index`, 2 threads"
-        rates["local, 2 threads"] = timed(label, two.encode_passages, texts)
-        del two
+    two = make_embedder("use-m3", Settings(embed_threads=2))
+    rates["local, 2 threads"] = timed("local `rag index`, 2 threads", two.encode_passages, texts)
+    del two
     started = time.perf_counter()
     with ray_embedder(one, Settings(ray=True, embed_threads=1)) as ray:
         print(f"(local Ray started in {time.perf_counter() - started:.1f} s)", flush=True)
-        for actors in cores:
+        for actors in (1, 2):
             ray.actors = actors
             label = f"`rag index --ray`, {actors} actor{'s' if actors > 1 else ''}"
             rates[f"ray, {actors}"] = timed(label, ray.encode_passages, texts)
     return rates
+
+
+def one_core_interleaved(texts: list[str], rounds: int) -> None:
+    """1 local thread against 1 Ray actor, in alternating slices of the passages, so that a
+    shared machine's drift weighs on both alike; each Ray slice is one job (start-up included)."""
+    import statistics
+
+    from rag.config import Settings
+    from rag.indexing.distributed import ray_embedder
+    from rag.indexing.embedders import make_embedder
+
+    local = make_embedder("use-m3", Settings(embed_threads=1))
+    size = len(texts) // rounds
+    rates: dict[str, list[float]] = {"local": [], "ray": []}
+    print("| round | local 1 thread, passages/s | Ray 1 actor, passages/s |\n|---|---|---|")
+    with ray_embedder(local, Settings(ray=True, embed_threads=1, ray_actors=1)) as ray:
+        for r in range(rounds):
+            part = texts[r * size : (r + 1) * size]
+            for name, embed in (("local", local.encode_passages), ("ray", ray.encode_passages)):
+                started = time.perf_counter()
+                embed(part)
+                rates[name].append(len(part) / (time.perf_counter() - started))
+            print(f"| {r + 1} | {rates['local'][-1]:.1f} | {rates['ray'][-1]:.1f} |", flush=True)
+    local_rate, ray_rate = statistics.median(rates["local"]), statistics.median(rates["ray"])
+    print(f"\nmedians: local {local_rate:.1f}, Ray {ray_rate:.1f} passages/s; "
+          f"overhead at 1 core {1 - ray_rate / local_rate:+.1%}")  # fmt: skip
 
 
 def whole_build() -> None:
@@ -125,16 +150,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--passages", type=int, default=20_000)
     parser.add_argument(
-        "--one-core", action="store_true", help="only 1 local thread against 1 Ray actor"
+        "--one-core",
+        type=int,
+        metavar="ROUNDS",
+        help="only 1 local thread against 1 Ray actor, alternating in ROUNDS slices",
     )
     args = parser.parse_args()
     texts = make_passages(args.passages)
     chars = sum(map(len, texts)) / len(texts)
     print(f"{len(texts):,} passages of {chars:.0f} characters on average, {os.cpu_count()} cores")
-    rates = throughput(texts, [1] if args.one_core else [1, 2])
     if args.one_core:
-        print(f"\noverhead at 1 core: {1 - rates['ray, 1'] / rates['local, 1 thread']:+.1%}")
+        one_core_interleaved(texts, args.one_core)
         return
+    rates = throughput(texts)
     print(
         f"\nRay, 2 actors / 1 actor: {rates['ray, 2'] / rates['ray, 1']:.2f}x; "
         f"overhead at 1 core (Ray 1 actor against local 1 thread): "
