@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_EMBEDDER = "use-m3"
+from rag.errors import SettingsError
+
+USE_M3 = "use-m3"
+E5_SMALL = "e5-small"
+DEFAULT_EMBEDDER = E5_SMALL  # why: eval/README.md, "Choosing the default embedder"
 SearchMode = Literal["dense", "bm25", "hybrid"]
 Language = Literal["fr", "en"]  # of questions and documents
 SEARCH_MODES: tuple[str, ...] = ("dense", "bm25", "hybrid")
@@ -41,8 +45,11 @@ class Settings(BaseSettings):
     )
     ray_batch_size: int = Field(256, ge=1, le=100_000, description="texts per Ray task")
 
-    chunk_size: int = Field(600, ge=50, le=20_000, description="characters per passage")
-    chunk_overlap: int = Field(100, ge=0, le=10_000, description="characters shared by neighbours")
+    # None, here and below: the embedder's own default (`TUNINGS`).
+    chunk_size: int | None = Field(None, ge=50, le=20_000, description="characters per passage")
+    chunk_overlap: int | None = Field(
+        None, ge=0, le=10_000, description="characters shared by neighbours"
+    )
 
     faiss_index: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     exact_threshold: int = Field(200_000, ge=1, description="'auto' is exact below this size")
@@ -54,11 +61,11 @@ class Settings(BaseSettings):
     max_k: int = Field(100, ge=1)
     max_query_chars: int = Field(1000, ge=1)
     candidates: int = Field(50, ge=1, description="passages each retriever proposes to fusion")
-    sentence_weight: float = Field(
-        0.0, ge=0.0, le=1.0, description="share of a passage's best sentence in its dense score"
+    sentence_weight: float | None = Field(
+        None, ge=0.0, le=1.0, description="share of a passage's best sentence in its dense score"
     )
-    document_weight: float = Field(
-        0.35,
+    document_weight: float | None = Field(
+        None,
         ge=0.0,
         le=1.0,
         description="share of the best passage of the same document in a passage's score",
@@ -68,7 +75,9 @@ class Settings(BaseSettings):
     )
     fusion: Literal["convex", "rrf"] = "convex"
     rrf_k: int = Field(60, ge=1)
-    bm25_weight: float = Field(0.5, ge=0.0, le=1.0, description="BM25's share in convex fusion")
+    bm25_weight: float | None = Field(
+        None, ge=0.0, le=1.0, description="BM25's share in convex fusion"
+    )
     cross_language_bm25_factor: float = Field(
         1.0,
         ge=0.0,
@@ -77,8 +86,8 @@ class Settings(BaseSettings):
         "whose document is not in the question's language",
     )
 
-    translate_questions: bool = Field(
-        True,
+    translate_questions: bool | None = Field(
+        None,
         description="hybrid mode: add to BM25 the question's words translated into the "
         "index's other languages (nearest words of its vocabulary in the embedder's space)",
     )
@@ -88,6 +97,14 @@ class Settings(BaseSettings):
     translation_neighbours: int = Field(2, ge=1, le=20, description="translations per word")
     vocabulary_size: int = Field(
         30_000, ge=0, description="words per language kept for translation (most frequent)"
+    )
+
+    answer_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="least confidence of an answerable question; none: the embedder's "
+        "calibrated threshold",
     )
 
     host: str = "127.0.0.1"
@@ -103,9 +120,105 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
-        if self.chunk_overlap >= self.chunk_size:
-            raise ValueError(
-                f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
-                f"chunk_size ({self.chunk_size})"
-            )
+        if self.chunk_size is not None and self.chunk_overlap is not None:
+            _check_overlap(self.chunk_size, self.chunk_overlap)
         return self
+
+    def tuned_for(self, embedder: str) -> TunedSettings:
+        """These settings with every one left unset taken from `embedder`'s tuning."""
+        tuning = tuning_of(embedder)
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        for name in TUNED_SETTINGS:
+            if values[name] is None:
+                values[name] = getattr(tuning, name)
+        _check_overlap(values["chunk_size"], values["chunk_overlap"])
+        return TunedSettings.model_construct(**values)
+
+
+class TunedSettings(Settings):
+    """Settings with an embedder's tuning filled in: what an index is built and searched with.
+    Made by `Settings.tuned_for`, never from the environment."""
+
+    chunk_size: int
+    chunk_overlap: int
+    sentence_weight: float
+    document_weight: float
+    bm25_weight: float
+    translate_questions: bool
+
+
+def _check_overlap(size: int, overlap: int) -> None:
+    if overlap >= size:
+        raise SettingsError(f"chunk_overlap ({overlap}) must be smaller than chunk_size ({size})")
+
+
+class NoAnswer(BaseModel):
+    """When the corpus holds no answer: a logistic model of the top result, fitted by
+    `eval/calibrate.py` on the gold set and `eval/unanswerable.jsonl`.
+
+    confidence = 1 / (1 + exp(-(intercept + cosine * c + cross_language * x))), where c is the
+    cosine of the question with the top passage and x is 1 when that passage is not in the
+    question's language. A question is answerable when confidence >= threshold."""
+
+    model_config = ConfigDict(frozen=True)
+
+    intercept: float
+    cosine: float
+    cross_language: float
+    threshold: float
+
+
+class Tuning(BaseModel):
+    """An embedder's defaults, chosen with `eval/tune.py` (the sweep is in eval/README.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chunk_size: int
+    chunk_overlap: int
+    bm25_weight: float
+    sentence_weight: float
+    document_weight: float
+    translate_questions: bool
+    no_answer: NoAnswer | None = None
+
+
+TUNINGS: dict[str, Tuning] = {
+    USE_M3: Tuning(
+        chunk_size=600,
+        chunk_overlap=100,
+        bm25_weight=0.5,
+        sentence_weight=0.0,
+        document_weight=0.35,
+        translate_questions=True,
+        no_answer=NoAnswer(
+            intercept=-2.3833, cosine=9.4604, cross_language=0.0341, threshold=0.2173
+        ),
+    ),
+    E5_SMALL: Tuning(
+        chunk_size=1000,
+        chunk_overlap=150,
+        bm25_weight=0.3,
+        sentence_weight=0.5,
+        document_weight=0.35,
+        translate_questions=True,
+        no_answer=NoAnswer(
+            intercept=-23.4336, cosine=27.6260, cross_language=1.3209, threshold=0.2874
+        ),
+    ),
+}
+# Any other embedder (sentence-transformers models) starts from use-m3's fusion, uncalibrated.
+TUNED_SETTINGS = (
+    "chunk_size",
+    "chunk_overlap",
+    "bm25_weight",
+    "sentence_weight",
+    "document_weight",
+    "translate_questions",
+)
+
+
+def tuning_of(embedder: str) -> Tuning:
+    """The defaults of `embedder`; use-m3's fusion without a no-answer model if it has none."""
+    if embedder in TUNINGS:
+        return TUNINGS[embedder]
+    return TUNINGS[USE_M3].model_copy(update={"no_answer": None})

@@ -42,3 +42,7 @@ class DocumentNotFoundError(RagError):
 
 class RayClusterError(RagError):
     """The Ray cluster cannot be reached, or the embedding job failed on it."""
+
+
+class SettingsError(RagError, ValueError):
+    """Settings that cannot go together once an embedder's defaults are filled in."""

@@ -22,6 +22,11 @@ from rag.indexing.index import Index, load_index
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
+# The tests of the machinery (builds, the server, the page, Ray) run on use-m3, which embeds
+# about 20 times faster than the default e5-small; tests/test_default_embedder.py builds, searches
+# and scores the default itself. Subprocesses inherit this.
+os.environ.setdefault("RAG_EMBEDDER", "use-m3")
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 HANGZHOU = "002_4fe2696a3ac29a64"

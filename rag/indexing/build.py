@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from rag import __version__
-from rag.config import DEFAULT_EMBEDDER, Settings
+from rag.config import DEFAULT_EMBEDDER, Settings, TunedSettings
 from rag.errors import CorpusError, RagError
 from rag.indexing.distributed import ray_embedder
 from rag.indexing.embedders import Embedder, make_embedder
@@ -145,7 +145,7 @@ def _embed_texts(
 
 def _manifest(
     embedder: Embedder,
-    settings: Settings,
+    settings: TunedSettings,
     documents: list[Document],
     vector_index: str,
     counts: dict[str, int],
@@ -177,13 +177,14 @@ def write_index(
 ) -> BuildReport:
     """Chunk, embed and index `documents` into `index_dir`, atomically."""
     started = time.perf_counter()
+    tuned = settings.tuned_for(embedder.name)
     index_dir = index_dir.absolute()
     recover(index_dir)
     check_target(index_dir)
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     clear_stale_builds(index_dir)
     passages: list[Passage] = list(
-        chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
+        chunk_documents(documents, tuned.chunk_size, tuned.chunk_overlap)
     )
     texts = [p.text for p in passages]
     sentences = [(pid, a, b) for pid, p in enumerate(passages) for a, b in sentence_spans(p)]
@@ -221,7 +222,7 @@ def write_index(
             "vocabulary": len(lexicon),
         }
         counts["generation"] = next_generation(index_dir)
-        manifest = _manifest(embedder, settings, documents, vector_index.kind, counts)
+        manifest = _manifest(embedder, tuned, documents, vector_index.kind, counts)
         # The manifest is written last: a folder without one is never taken for an index.
         (building / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
         swap_into_place(building, index_dir)

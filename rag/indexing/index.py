@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.config import Settings
+from rag.config import Settings, TunedSettings
 from rag.errors import EmbedderMismatchError, IndexCorruptError, IndexNotFoundError
 from rag.indexing.embedders import Embedder, make_embedder
 from rag.indexing.folder import recover
@@ -25,7 +25,7 @@ class Index:
 
     path: Path
     manifest: Manifest
-    settings: Settings
+    settings: TunedSettings
     embedder: Embedder
     store: ChunkStore
     vectors: FaissVectorIndex
@@ -59,6 +59,7 @@ def load_index(index_dir: Path, settings: Settings, embedder: Embedder | None = 
                 }
             ),
         )
+    tuned = settings.tuned_for(manifest.embedder.name)
     if embedder.dimension != manifest.embedder.dimension:
         raise EmbedderMismatchError(
             f"embedder {embedder.name!r} gives {embedder.dimension} dimensions, the index at "
@@ -95,5 +96,5 @@ def load_index(index_dir: Path, settings: Settings, embedder: Embedder | None = 
             f"rebuild it with: rag index --index {index_dir}"
         )
     return Index(
-        index_dir, manifest, settings, embedder, store, vectors, bm25, sentence_vectors, lexicon
+        index_dir, manifest, tuned, embedder, store, vectors, bm25, sentence_vectors, lexicon
     )

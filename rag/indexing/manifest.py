@@ -93,6 +93,7 @@ def index_matches(index_dir: Path, documents: list[Document], settings: Settings
     """Whether the index at `index_dir` was built from these documents with these settings."""
     with contextlib.suppress(RagError, OSError):
         manifest = read_manifest(index_dir)
+        settings = settings.tuned_for(settings.embedder or DEFAULT_EMBEDDER)
         return (
             manifest.corpus_fingerprint == corpus_fingerprint(documents)
             and manifest.embedder.name == (settings.embedder or DEFAULT_EMBEDDER)

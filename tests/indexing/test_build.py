@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import CORPUS, HANGZHOU
 
-from rag.config import Settings
+from rag.config import TUNINGS, Settings
 from rag.errors import EmbedderMismatchError, IndexCorruptError, IndexNotFoundError
 from rag.indexing.build import build_index, open_or_build_index, write_index
 from rag.indexing.embedders import Embedder, UseM3Embedder
@@ -45,7 +45,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 def test_manifest_says_how_the_index_was_built(built_index_dir: Path) -> None:
     manifest = json.loads((built_index_dir / MANIFEST).read_text())
-    settings = Settings()
+    settings = Settings().tuned_for("use-m3")
     assert manifest["embedder"] == {
         "name": "use-m3", "dimension": 512, "query_prefix": "", "passage_prefix": ""
     }  # fmt: skip
@@ -191,7 +191,7 @@ def test_killed_build_leaves_the_previous_index_and_the_next_build_cleans_up(
     leftovers = [p for p in tmp_path.iterdir() if p.name != "index"]
     assert len(leftovers) == 1 and (leftovers[0] / "vectors.faiss").exists()
     assert _files(index_dir) == before
-    assert load_index(index_dir, Settings()).manifest.chunking.size == Settings().chunk_size
+    assert load_index(index_dir, Settings()).manifest.chunking.size == TUNINGS["use-m3"].chunk_size
 
     build_index(Settings(corpus_dir=CORPUS, index_dir=index_dir, chunk_size=300, chunk_overlap=50))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
@@ -236,7 +236,7 @@ def test_sentence_transformers_index_end_to_end(tmp_path: Path) -> None:
     settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "st", embedder=name)
     report = build_index(settings)
     assert report.manifest.embedder.dimension == 384
-    index = load_index(settings.index_dir, Settings(index_dir=settings.index_dir))
+    index = load_index(settings.index_dir, Settings(index_dir=settings.index_dir, embedder=None))
     assert index.embedder.name == name
     from rag.retrieval.search import search
 

@@ -61,7 +61,9 @@ def test_translation_lifts_an_english_question_over_french_text(default_index: I
 
     def rank(translate: bool) -> int:
         index = Index(**{**default_index.__dict__})
-        index.settings = Settings(translate_questions=translate)
+        index.settings = Settings(translate_questions=translate).tuned_for(
+            index.manifest.embedder.name
+        )
         results = search(index, question, k=20).results
         return next(r.rank for r in results if "séminaire sur les villes" in r.text)
 
