@@ -45,8 +45,21 @@ class SearchResponse(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     query: str
-    mode: SearchMode
     lang: Language = Field("fr", description="detected language of the question")
+    mode: SearchMode
+    answerable: bool = Field(
+        True,
+        description="whether the corpus likely answers the question: confidence is at least "
+        "the embedder's calibrated threshold (true when the embedder is not calibrated and "
+        "there are results)",
+    )
+    confidence: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="calibrated probability that the corpus answers the question, from its top "
+        "result; null when the index's embedder has no calibration",
+    )
     results: list[SearchResult] = Field(default_factory=list)
 
 
@@ -71,6 +84,10 @@ class ContextBlock(BaseModel):
 
     query: str
     lang: Language
+    answerable: bool = Field(
+        True, description="false: no passage is relevant enough, and `text` says so"
+    )
+    confidence: float | None = Field(None, ge=0.0, le=1.0)
     text: str = Field(description="numbered passages, ready to paste into a prompt")
     citations: list[Citation] = Field(default_factory=list)
     truncated: bool = Field(

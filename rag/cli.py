@@ -176,6 +176,12 @@ def search_command(
         return
     if not response.results:
         out.print("no passage matches", highlight=False)
+    elif not response.answerable:
+        out.print(
+            f"[yellow]the corpus probably does not answer this (confidence "
+            f"{response.confidence:.2f}); the closest passages:[/]",
+            highlight=False,
+        )
     for r in response.results:
         out.rule(f"[bold]{r.rank}. {r.title}[/]", align="left")
         out.print(
@@ -205,6 +211,13 @@ def eval_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the scores here")] = None,
     chart: Annotated[Path | None, typer.Option(help="write a PNG chart of the modes here")] = None,
     misses: Annotated[int, typer.Option(help="missed questions to list per mode")] = 20,
+    unanswerable: Annotated[
+        Path | None,
+        typer.Option(
+            help="questions the corpus cannot answer, to score refusals "
+            "[eval/unanswerable.jsonl with the gold set, if it exists]"
+        ),
+    ] = None,
 ) -> None:
     """Score retrieval on a gold set (or a SQuAD dataset) in each mode, side by side."""
     from rag.config import SEARCH_MODES
@@ -230,6 +243,7 @@ def eval_command(
             squad_path=squad,
             index_dir=settings.index_dir,
             progress=progress,
+            unanswerable_path=unanswerable or _default_unanswerable(squad),
         )
     print_report(report, out, misses)
     if json_out:
@@ -240,6 +254,12 @@ def eval_command(
         with user_errors():
             write_chart(report, chart)
         err.print(f"chart written to {chart}", highlight=False)
+
+
+def _default_unanswerable(squad: Path | None) -> Path | None:
+    """The repository's unanswerable questions, for the corpus they were written for."""
+    path = Path("eval/unanswerable.jsonl")
+    return path if squad is None and path.exists() else None
 
 
 @app.command("serve")

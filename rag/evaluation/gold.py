@@ -39,6 +39,16 @@ class GoldQuestion:
     answers: tuple[Answer, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class UnanswerableQuestion:
+    """A question the corpus does not answer; `kind` groups them (e.g. "near", "off")."""
+
+    id: str
+    question: str
+    lang: str
+    kind: str = ""
+
+
 def quote_spans(quote: str, text: str, near: int | None = None) -> list[tuple[int, int]]:
     """Every place `quote` stands in `text`, whatever the whitespace between its words.
 
@@ -65,9 +75,8 @@ def _fail(path: Path, number: int, qid: str | None, message: str) -> GoldError:
     return GoldError(f"{where}: {message}")
 
 
-def _parse_line(
-    path: Path, number: int, line: str, documents: Mapping[str, Document]
-) -> GoldQuestion:
+def _parse_head(path: Path, number: int, line: str) -> tuple[dict, str, str, str]:
+    """The JSON object of a line, with its id, question and language checked."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -83,6 +92,13 @@ def _parse_line(
     lang = record.get("lang")
     if lang not in LANGUAGES:
         raise _fail(path, number, qid, f'"lang" is {lang!r}; it must be one of {LANGUAGES}')
+    return record, qid, question.strip(), lang
+
+
+def _parse_line(
+    path: Path, number: int, line: str, documents: Mapping[str, Document]
+) -> GoldQuestion:
+    record, qid, question, lang = _parse_head(path, number, line)
     raw_answers = record.get("answers")
     if not isinstance(raw_answers, list) or not raw_answers:
         raise _fail(path, number, qid, 'needs a non-empty list "answers"')
@@ -99,21 +115,43 @@ def _parse_line(
                 path, number, qid, f"quote {raw['text'][:60]!r} is not in document {doc.id}"
             )
         answers.append(Answer(doc.id, raw["text"], tuple(spans)))
-    return GoldQuestion(qid, question.strip(), lang, tuple(answers))
+    return GoldQuestion(qid, question, lang, tuple(answers))
+
+
+def _lines(path: Path, what: str) -> list[tuple[int, str]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GoldError(f"cannot read {what} {path}: {exc}") from exc
+    return [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+
+
+def load_unanswerable(path: Path) -> list[UnanswerableQuestion]:
+    """Questions the corpus does not answer: `{"id", "question", "lang", "kind"?}` per line."""
+    questions: list[UnanswerableQuestion] = []
+    seen: set[str] = set()
+    for number, line in _lines(path, "question set"):
+        record, qid, question, lang = _parse_head(path, number, line)
+        if record.get("answers"):
+            raise _fail(path, number, qid, 'a question the corpus cannot answer has no "answers"')
+        kind = record.get("kind", "")
+        if not isinstance(kind, str):
+            raise _fail(path, number, qid, '"kind" must be a string')
+        if qid in seen:
+            raise _fail(path, number, qid, "this id is used twice")
+        seen.add(qid)
+        questions.append(UnanswerableQuestion(qid, question, lang, kind))
+    if not questions:
+        raise GoldError(f"question set {path} has no questions; write one JSON object per line")
+    return questions
 
 
 def load_gold(path: Path, documents: list[Document]) -> list[GoldQuestion]:
     """The questions of a gold set, each quote located in its document. Raises GoldError."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GoldError(f"cannot read gold set {path}: {exc}") from exc
     by_id = {d.id: d for d in documents}
     questions: list[GoldQuestion] = []
     seen: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, line in _lines(path, "gold set"):
         question = _parse_line(path, number, line, by_id)
         if question.id in seen:
             raise _fail(path, number, question.id, "this id is used twice")

@@ -19,7 +19,13 @@ from typing import Any
 from rag import __version__
 from rag.answers import SearchResult
 from rag.config import DEFAULT_EMBEDDER, Settings
-from rag.evaluation.gold import GoldQuestion, is_relevant, load_gold
+from rag.evaluation.gold import (
+    GoldQuestion,
+    UnanswerableQuestion,
+    is_relevant,
+    load_gold,
+    load_unanswerable,
+)
 from rag.evaluation.squad import load_squad
 from rag.indexing.build import ProgressCallback, write_index
 from rag.indexing.embedders import make_embedder
@@ -36,6 +42,7 @@ METRICS = {
     "ndcg@10": "ndcg@10",
 }
 HIGHLIGHT = "highlight@1"  # the top result's highlights cover a gold quote (not from ranx)
+KEPT = "answerable"  # share of the (answerable) questions that the search calls answerable
 DEPTH = 10
 _NOTHING = "∅"  # stands for "no passage" where ranx needs a key
 
@@ -56,9 +63,14 @@ class EvalReport:
     runs: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     misses: dict[str, list[Miss]] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    # mode -> group -> {"refused": share of unanswerable questions called unanswerable, "n"}
+    refusals: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"runs": self.runs, "config": self.config}
+        out: dict[str, Any] = {"runs": self.runs, "config": self.config}
+        if self.refusals:
+            out["refusals"] = self.refusals
+        return out
 
 
 def _key(doc_id: str, start: int, end: int) -> str:
@@ -99,9 +111,12 @@ def score_modes(
     for mode in modes:
         run: dict[str, dict[str, float]] = {}
         highlighted: dict[str, bool] = {}
+        kept: dict[str, bool] = {}
         report.misses[mode] = []
         for done, q in enumerate(questions, start=1):
-            results = search(index, q.question, DEPTH, mode).results
+            response = search(index, q.question, DEPTH, mode)
+            results = response.results
+            kept[q.id] = response.answerable
             # ranx ranks by score: give it the rank order, which fusion ties would blur.
             run[q.id] = {
                 _key(r.doc_id, r.start, r.end): float(DEPTH - r.rank + 1) for r in results
@@ -130,8 +145,30 @@ def score_modes(
             )
             row = {name: round(float(scores[m]), 4) for name, m in METRICS.items()}
             row[HIGHLIGHT] = round(sum(highlighted[i] for i in ids) / len(ids), 4)
+            row[KEPT] = round(sum(kept[i] for i in ids) / len(ids), 4)
             report.runs[mode][group] = {**row, "n": len(ids)}
     return report
+
+
+def score_refusals(
+    index: Index, questions: list[UnanswerableQuestion], modes: list[str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per mode, the share of questions the corpus cannot answer that the search calls
+    unanswerable: overall, per question language and per kind."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for mode in modes:
+        refused = {q.id: not search(index, q.question, DEPTH, mode).answerable for q in questions}
+        groups: dict[str, list[str]] = {"all": [q.id for q in questions]}
+        for q in questions:
+            groups.setdefault(q.lang, []).append(q.id)
+        for q in questions:
+            if q.kind:
+                groups.setdefault(q.kind, []).append(q.id)
+        out[mode] = {
+            group: {"refused": round(sum(refused[i] for i in ids) / len(ids), 4), "n": len(ids)}
+            for group, ids in groups.items()
+        }
+    return out
 
 
 @contextlib.contextmanager
@@ -161,8 +198,11 @@ def run_evaluation(
     squad_path: Path | None = None,
     index_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    unanswerable_path: Path | None = None,
 ) -> EvalReport:
-    """Score a gold set over the corpus (or a SQuAD dataset over its own paragraphs)."""
+    """Score a gold set over the corpus (or a SQuAD dataset over its own paragraphs), and the
+    refusal of questions it cannot answer if `unanswerable_path` is given."""
+    unanswerable = load_unanswerable(unanswerable_path) if unanswerable_path else []
     if squad_path is not None:
         documents, questions = load_squad(squad_path)
         index_dir = None  # a dataset always gets a temporary index
@@ -174,6 +214,8 @@ def run_evaluation(
         source = {"gold": str(gold), "corpus": str(settings.corpus_dir)}
     with _index_for(documents, settings, index_dir, progress) as (index, how):
         report = score_modes(index, questions, modes, progress)
+        if unanswerable:
+            report.refusals = score_refusals(index, unanswerable, modes)
         manifest = index.manifest
     report.config = {
         **source,
@@ -191,5 +233,6 @@ def run_evaluation(
         "questions": len(questions),
         "corpus_fingerprint": corpus_fingerprint(documents),
         "modes": modes,
+        **({"unanswerable": str(unanswerable_path)} if unanswerable else {}),
     }
     return report

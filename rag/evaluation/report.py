@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rag.errors import MissingExtraError
-from rag.evaluation.metrics import HIGHLIGHT, METRICS, EvalReport
+from rag.evaluation.metrics import HIGHLIGHT, KEPT, METRICS, EvalReport
 
 
 def print_report(report: EvalReport, console: Console, max_misses: int = 20) -> None:
@@ -24,7 +24,7 @@ def print_report(report: EvalReport, console: Console, max_misses: int = 20) -> 
     table.add_column("metric")
     for mode in modes:
         table.add_column(mode, justify="right")
-    rows = [*METRICS, HIGHLIGHT]
+    rows = [*METRICS, HIGHLIGHT, KEPT]
     for group in report.runs[modes[0]]:
         for i, metric in enumerate(rows):
             values = [report.runs[m][group][metric] for m in modes]
@@ -36,6 +36,19 @@ def print_report(report: EvalReport, console: Console, max_misses: int = 20) -> 
             n = str(int(report.runs[modes[0]][group]["n"])) if is_first else ""
             table.add_row(group if is_first else "", n, metric, *cells, end_section=is_last)
     console.print(table)
+    if report.refusals:
+        refusals = Table(
+            title=f"{c['unanswerable']}: unanswerable questions refused",
+            title_justify="left",
+        )
+        refusals.add_column("questions")
+        refusals.add_column("n", justify="right")
+        for mode in modes:
+            refusals.add_column(mode, justify="right")
+        for group, row in report.refusals[modes[0]].items():
+            cells = [f"{report.refusals[m][group]['refused']:.3f}" for m in modes]
+            refusals.add_row(group, str(int(row["n"])), *cells)
+        console.print(refusals)
     for mode in modes:
         missed = report.misses.get(mode, [])
         if not missed:

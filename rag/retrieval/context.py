@@ -13,6 +13,11 @@ from rag.errors import InvalidQueryError
 from rag.indexing.index import Index
 from rag.retrieval.search import SearchFilters, search
 
+# What a chatbot is given instead of weak passages, in the question's language.
+NO_PASSAGE = {
+    "fr": "Aucun passage pertinent : le corpus ne semble pas contenir la réponse à cette question.",
+    "en": "No relevant passage: the corpus does not seem to hold the answer to this question.",
+}
 _ELLIPSIS = "…"
 _TITLE_CHARS = 80
 _FIRST_PIECE = 20
@@ -42,6 +47,14 @@ def build_context(
             f"max_chars is {max_chars!r}; it must be from {MIN_CHARS} to {MAX_CHARS}"
         )
     response = search(index, query, k, mode, filters, highlight=False)
+    if not response.answerable:
+        return ContextBlock(
+            query=response.query,
+            lang=response.lang,
+            answerable=False,
+            confidence=response.confidence,
+            text=NO_PASSAGE[response.lang],
+        )
     blocks: list[str] = []
     citations: list[Citation] = []
     used = 0
@@ -73,6 +86,7 @@ def build_context(
     return ContextBlock(
         query=response.query,
         lang=response.lang,
+        confidence=response.confidence,
         text="".join(blocks),
         citations=citations,
         truncated=truncated,

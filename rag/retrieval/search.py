@@ -16,6 +16,7 @@ from rag.ingest.dates import parse_date
 from rag.ingest.language import detect_language
 from rag.retrieval.fusion import convex_fusion, reciprocal_rank_fusion, with_document_context
 from rag.retrieval.highlights import SentenceScores, highlights, pool, score_sentences
+from rag.retrieval.no_answer import answerability, is_calibrated
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,8 @@ def search(
     allowed = allowed_passages(index, filters)
     n = max(index.settings.candidates, 3 * k)
     language = detect_language(query)
-    vector = None if mode == "bm25" and not highlight else index.embedder.encode_queries([query])[0]
+    needs_vector = mode != "bm25" or highlight or is_calibrated(index)
+    vector = index.embedder.encode_queries([query])[0] if needs_vector else None
     ranked, sentences, passages = _rank(index, query, vector, mode, n, allowed, language)
     passages.update(index.store.passages([pid for pid, _ in ranked if pid not in passages]))
     kept = without_overlaps(ranked, passages, k)
@@ -204,4 +206,12 @@ def search(
         )
         for rank, (p, score) in enumerate(kept, start=1)
     ]
-    return SearchResponse(query=query, mode=mode, lang=language, results=results)
+    answerable, confidence = answerability(index, vector, kept[0][0] if kept else None, language)
+    return SearchResponse(
+        query=query,
+        lang=language,
+        mode=mode,
+        answerable=answerable,
+        confidence=confidence,
+        results=results,
+    )

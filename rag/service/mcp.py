@@ -15,6 +15,7 @@ from mcp.server.mcpserver.resources import FunctionResource
 
 from rag.errors import RagError
 from rag.indexing.index import Index
+from rag.retrieval.context import NO_PASSAGE
 from rag.retrieval.search import SearchFilters, search
 from rag.service.dependencies import key_matches
 from rag.service.problems import UNAVAILABLE, problem
@@ -35,7 +36,9 @@ def create_mcp_server(index: Index) -> MCPServer:
         name="search",
         description=(
             "Ranked passages that answer a question (French or English), each with its source: "
-            "doc_id, title, date, start/end offsets in the document text, and highlights."
+            "doc_id, title, date, start/end offsets in the document text, and highlights. "
+            "When `answerable` is false the corpus does not hold the answer: there are no "
+            "results and `message` says so."
         ),
     )
     def search_tool(
@@ -50,6 +53,12 @@ def create_mcp_server(index: Index) -> MCPServer:
             response = search(index, question, k, mode, SearchFilters(doc_ids, date_from, date_to))
         except RagError as exc:
             raise ToolError(str(exc)) from exc
+        if not response.answerable:  # weak passages would only mislead the model
+            return {
+                **response.model_dump(exclude={"results"}),
+                "results": [],
+                "message": NO_PASSAGE[response.lang],
+            }
         return response.model_dump()
 
     for summary in index.store.documents():

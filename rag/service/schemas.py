@@ -132,7 +132,9 @@ def search_tool_definition() -> dict[str, Any]:
             "description": (
                 "Search news articles about cities, digital transition and city diplomacy "
                 "(mostly in French) with a question in French or English. Returns ranked "
-                "passages with their source: document id, title, date and character offsets."
+                "passages with their source: document id, title, date and character offsets, "
+                "and `answerable`: false when the articles probably do not answer the question, "
+                "in which case say so rather than answer from the passages."
             ),
             "parameters": parameters,
         },

@@ -4,7 +4,14 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, HANGZHOU, ROOT
 
-from rag.evaluation.gold import Answer, GoldError, is_relevant, load_gold, quote_spans
+from rag.evaluation.gold import (
+    Answer,
+    GoldError,
+    is_relevant,
+    load_gold,
+    load_unanswerable,
+    quote_spans,
+)
 from rag.ingest.corpus import load_corpus
 
 GOLD = ROOT / "eval" / "gold.jsonl"
@@ -88,3 +95,37 @@ def test_empty_gold_set(tmp_path: Path, documents) -> None:
 def test_missing_gold_file(tmp_path: Path, documents) -> None:
     with pytest.raises(GoldError, match="cannot read gold set"):
         load_gold(tmp_path / "none.jsonl", documents)
+
+
+def test_the_unanswerable_set_is_big_enough_and_in_both_languages() -> None:
+    questions = load_unanswerable(ROOT / "eval" / "unanswerable.jsonl")
+    assert len(questions) >= 60
+    for lang in ("fr", "en"):
+        assert sum(q.lang == lang for q in questions) >= 30
+    assert {q.kind for q in questions} == {"near", "off"}
+    assert len({q.question for q in questions}) == len(questions)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": "u1", "question": "Q ?", "lang": "de"}', "it must be one of"),
+        ('{"id": "u1", "question": " ", "lang": "fr"}', 'non-empty string "question"'),
+        (
+            '{"id": "u1", "question": "Q ?", "lang": "fr", "answers": [{"doc_id": "x"}]}',
+            'has no "answers"',
+        ),
+        ('{"id": "u1", "question": "Q ?", "lang": "fr", "kind": 3}', '"kind" must be a string'),
+        (
+            '{"id": "u1", "question": "Q ?", "lang": "fr"}\n{"id": "u1", "question": "R ?", '
+            '"lang": "en"}',
+            "used twice",
+        ),
+        ("", "has no questions"),
+    ],
+)
+def test_a_bad_unanswerable_set_says_where_and_why(tmp_path, line: str, message: str) -> None:
+    path = tmp_path / "u.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(GoldError, match=message):
+        load_unanswerable(path)

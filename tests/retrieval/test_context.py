@@ -6,7 +6,7 @@ from conftest import HANGZHOU
 
 from rag.errors import InvalidQueryError
 from rag.indexing.index import Index
-from rag.retrieval.context import build_context
+from rag.retrieval.context import NO_PASSAGE, build_context
 from rag.service.schemas import search_tool_definition
 
 HEADER = re.compile(r"^\[(\d+)\] (.+) \((.+), (\S+)\)$", re.MULTILINE)
@@ -40,6 +40,16 @@ def test_bad_size_bound(default_index: Index) -> None:
             build_context(default_index, "maire", max_chars=bad)
 
 
+def test_no_relevant_passage_is_said_in_the_questions_language(default_index: Index) -> None:
+    for question, lang in [("Quel est le meilleur fromage de Normandie ?", "fr"),
+                           ("Which planet is closest to the sun?", "en")]:  # fmt: skip
+        block = build_context(default_index, question)
+        assert not block.answerable and block.confidence is not None and block.confidence < 0.25
+        assert block.text == NO_PASSAGE[lang] and block.citations == [] and not block.truncated
+    answered = build_context(default_index, "Qui est le maire de Hangzhou ?", k=2)
+    assert answered.answerable and answered.citations
+
+
 def test_context_and_tool_schema_over_http(server: str) -> None:
     with httpx.Client(base_url=server, timeout=60) as c:
         r = c.post("/context", json={"query": "Who is the mayor of Hangzhou?", "k": 2})
@@ -49,6 +59,12 @@ def test_context_and_tool_schema_over_http(server: str) -> None:
             1,
             2,
         ]
+        assert body["answerable"] is True and 0.5 < body["confidence"] <= 1
+        none = c.post("/context", json={"query": "Which planet is closest to the sun?"}).json()
+        assert none["answerable"] is False and none["citations"] == []
+        assert none["text"] == NO_PASSAGE["en"]
+        searched = c.get("/search", params={"q": "Which planet is closest to the sun?"}).json()
+        assert searched["answerable"] is False and searched["results"]
         bad = c.post("/context", json={"query": "maire", "max_chars": 10})
         assert bad.status_code == 422 and bad.json()["error"] == "invalid_request"
         tool = c.get("/tool-schema").json()

@@ -154,3 +154,36 @@ def test_highlights_are_sentences_of_the_passage(default_index: Index, mode: str
 def test_highlights_can_be_turned_off(default_index: Index) -> None:
     results = search(default_index, "maire", 3, "bm25", highlight=False).results
     assert results and all(r.highlights == [] for r in results)
+
+
+OFF_TOPIC = ["Quel est le meilleur fromage de Normandie ?", "Which planet is closest to the sun?"]
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_a_question_the_corpus_answers_is_answerable_in_every_mode(
+    default_index: Index, mode: str
+) -> None:
+    for question in MAYOR_QUESTIONS:
+        response = search(default_index, question, 3, mode, highlight=False)
+        assert response.answerable and response.confidence is not None, question
+        assert 0.5 < response.confidence <= 1.0
+
+
+@pytest.mark.parametrize("question", OFF_TOPIC)
+def test_an_off_topic_question_is_not_answerable(default_index: Index, question: str) -> None:
+    response = search(default_index, question)
+    assert not response.answerable
+    assert response.confidence is not None and 0.0 <= response.confidence < 0.25
+    assert response.results, "the closest passages are still given, for a person to judge"
+    mayor = search(default_index, MAYOR_QUESTIONS[0])
+    assert mayor.confidence is not None and mayor.confidence > response.confidence
+
+
+def test_the_threshold_can_be_set_and_an_empty_answer_is_never_answerable(
+    default_index: Index,
+) -> None:
+    assert search(with_settings(default_index, answer_threshold=0.0), OFF_TOPIC[0]).answerable
+    strict = with_settings(default_index, answer_threshold=1.0)
+    assert not search(strict, MAYOR_QUESTIONS[0]).answerable
+    nothing = search(default_index, MAYOR_QUESTIONS[0], filters=SearchFilters(date_to="1900-01"))
+    assert nothing.results == [] and not nothing.answerable and nothing.confidence == 0.0

@@ -29,7 +29,7 @@ def test_search_get_answers_the_mayor_question_with_its_source(client: httpx.Cli
     r = client.get("/search", params={"q": "Qui est le maire de Hangzhou"})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"query", "lang", "mode", "took_ms", "results"}
+    assert set(body) == {"query", "lang", "mode", "answerable", "confidence", "took_ms", "results"}
     assert (body["lang"], body["mode"]) == ("fr", "hybrid") and body["took_ms"] > 0
     first = body["results"][0]
     assert first["doc_id"] == HANGZHOU and "Liyi" in first["text"]

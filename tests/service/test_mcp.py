@@ -20,6 +20,14 @@ async def _exercise(client: Client) -> None:
         assert not result.is_error
         top = result.structured_content["results"][0]
         assert top["doc_id"] == HANGZHOU and any("Liyi" in h["text"] for h in top["highlights"])
+        assert result.structured_content["answerable"] is True
+    off_topic = await client.call_tool(
+        "search", {"question": "Which planet is closest to the sun?"}
+    )
+    assert not off_topic.is_error
+    content = off_topic.structured_content
+    assert content["answerable"] is False and content["results"] == []
+    assert content["message"].startswith("No relevant passage") and content["confidence"] < 0.25
     refused = await client.call_tool("search", {"question": "   "})
     assert refused.is_error and "the question is empty" in refused.content[0].text
     resources = (await client.list_resources()).resources

@@ -28,6 +28,8 @@ const WORDS = {
     loadingArticle: "Loading the article…",
     found: (n, ms) => `${n} passage${n === 1 ? "" : "s"} found in ${ms} ms.`,
     none: "No passage answers this question. Try other words, or remove a filter.",
+    unanswerable: (n, ms) =>
+      `The articles probably do not answer this question: these ${n} passages are the closest, found in ${ms} ms.`,
     refused: "The question was refused: ",
     emptyQuestion: "Type a question first.",
     longQuestion: "The question is too long.",
@@ -65,6 +67,8 @@ const WORDS = {
     loadingArticle: "Chargement de l'article…",
     found: (n, ms) => `${n} passage${n === 1 ? "" : "s"} trouvé${n === 1 ? "" : "s"} en ${ms} ms.`,
     none: "Aucun passage ne répond à cette question. Essayez d'autres mots, ou retirez un filtre.",
+    unanswerable: (n, ms) =>
+      `Les articles ne répondent sans doute pas à cette question : voici les ${n} passages les plus proches, trouvés en ${ms} ms.`,
     refused: "La question a été refusée : ",
     emptyQuestion: "Saisissez d'abord une question.",
     longQuestion: "La question est trop longue.",

@@ -92,7 +92,10 @@ function render() {
     setStatus(searchProblemText(lastProblem), "error");
   } else if (lastAnswer) {
     const n = lastAnswer.results.length;
-    setStatus(n ? t("found", n, Math.round(lastAnswer.took_ms)) : t("none"), n ? "" : "empty");
+    const ms = Math.round(lastAnswer.took_ms);
+    if (!n) setStatus(t("none"), "empty");
+    else if (lastAnswer.answerable === false) setStatus(t("unanswerable", n, ms), "empty");
+    else setStatus(t("found", n, ms), "");
     results.append(...lastAnswer.results.map(card));
   } else {
     setStatus("");

@@ -1,0 +1,69 @@
+"""The default embedder, e5-small, end to end with nothing configured: `rag index` builds with it
+at its tuned chunks, `rag search` answers with it, and `rag eval` scores it as eval/README.md
+records (the other tests run on use-m3, which conftest.py sets for speed)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, HANGZHOU, ROOT
+
+from rag.config import TUNINGS
+
+pytestmark = pytest.mark.slow
+
+
+def rag(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT, env=env,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("default-embedder") / "index"
+    built = rag("index", "--corpus", str(CORPUS), "--index", str(folder))
+    assert built.returncode == 0, built.stderr
+    return folder
+
+
+def test_rag_index_builds_with_e5_small_at_its_tuned_chunks(index_dir: Path) -> None:
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    tuning = TUNINGS["e5-small"]
+    assert manifest["embedder"]["name"] == "e5-small" and manifest["embedder"]["dimension"] == 384
+    assert manifest["chunking"] == {"size": tuning.chunk_size, "overlap": tuning.chunk_overlap}
+
+
+def test_rag_search_answers_in_both_languages_and_refuses_off_topic(index_dir: Path) -> None:
+    for question in ("Qui est le maire de Hangzhou ?", "Who is the mayor of Hangzhou?"):
+        out = rag("search", question, "--index", str(index_dir), "--json", "-k", "2")
+        assert out.returncode == 0, out.stderr
+        answer = json.loads(out.stdout)
+        assert answer["answerable"] and answer["confidence"] > 0.5
+        assert answer["results"][0]["doc_id"] == HANGZHOU
+    off = json.loads(rag("search", "Quel est le meilleur fromage de Normandie ?", "--index",
+                         str(index_dir), "--json").stdout)  # fmt: skip
+    assert off["answerable"] is False and off["confidence"] < 0.25
+
+
+def test_rag_eval_holds_the_recorded_quality_and_refusals(index_dir: Path, tmp_path: Path) -> None:
+    """eval/README.md: hybrid MRR@10 .895 (fr .937), recall@5 1.0; gold kept .986; refused .457
+    overall, .933 of the off-topic questions. The bounds leave room for rounding only."""
+    scores = tmp_path / "scores.json"
+    out = rag("eval", "--index", str(index_dir), "--modes", "hybrid", "--json", str(scores))
+    assert out.returncode == 0, out.stderr
+    assert "unanswerable questions refused" in " ".join(out.stdout.split())
+    report = json.loads(scores.read_text())
+    assert report["config"]["index"] == f"reused {index_dir}"
+    hybrid = report["runs"]["hybrid"]
+    assert hybrid["all"]["recall@5"] == 1.0
+    assert hybrid["all"]["mrr@10"] >= 0.88 and hybrid["fr"]["mrr@10"] >= 0.93
+    assert hybrid["all"]["answerable"] >= 0.95
+    refused = report["refusals"]["hybrid"]
+    assert refused["all"]["n"] == 70 and refused["all"]["refused"] >= 0.42
+    assert refused["off"]["refused"] >= 0.9
