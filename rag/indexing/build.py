@@ -65,6 +65,7 @@ class BuildReport:
     embedded: int
     reused: int
     seconds: float
+    embed_seconds: float = 0.0  # of `seconds`, the time spent embedding
     # What reading the corpus left out, and the files that were not UTF-8 (source -> encoding).
     skipped: list[Skipped] = field(default_factory=list)
     decoded: dict[str, str] = field(default_factory=dict)
@@ -195,9 +196,11 @@ def write_index(
     passage_languages = [language[p.doc_id] for p in passages]
     words = vocabulary(texts, passage_languages, settings.vocabulary_size)
     flat_words = [w for ws in words.values() for w in ws]
+    embedding_started = time.perf_counter()
     groups, embedded = _embed_texts(
         [texts, sentence_texts, flat_words], embedder, previous, progress
     )
+    embed_seconds = time.perf_counter() - embedding_started
     (vectors, hashes), (sentence_vectors, sentence_hashes), (word_vectors, _) = groups
     lexicon = Lexicon.from_rows(words, word_vectors)
 
@@ -232,7 +235,7 @@ def write_index(
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
     reused = len(passages) + len(sentences) + len(flat_words) - embedded
-    return BuildReport(manifest, embedded, reused, time.perf_counter() - started)
+    return BuildReport(manifest, embedded, reused, time.perf_counter() - started, embed_seconds)
 
 
 def build_index(
