@@ -22,6 +22,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+from tune import MemoEmbedder  # eval/tune.py: each question embedded once
 
 from rag.config import Settings
 from rag.evaluation.gold import load_gold, load_unanswerable
@@ -29,7 +30,6 @@ from rag.evaluation.squad import load_squad
 from rag.indexing.index import Index, load_index
 from rag.ingest.corpus import load_corpus
 from rag.retrieval.search import search
-from tune import MemoEmbedder  # eval/tune.py: each question embedded once
 
 
 def _open(path: Path) -> Index:
