@@ -198,6 +198,19 @@ def test_a_shared_url_reproduces_the_search(browser: Browser, server: str) -> No
     expect(cards(page)).to_have_count(3)
 
 
+def test_a_question_the_articles_do_not_answer_is_said_so_above_the_closest_passages(
+    browser: Browser, server: str
+) -> None:
+    page = open_page(browser, server, locale="fr-FR")
+    ask(page, "Quel est le meilleur fromage de Normandie ?")
+    expect(page.locator("#status")).to_contain_text(
+        "Les articles ne répondent sans doute pas à cette question"
+    )
+    expect(cards(page)).to_have_count(5)
+    ask(page, "Qui est le maire de Hangzhou ?")
+    expect(page.locator("#status")).to_contain_text("5 passages trouvés")
+
+
 def test_an_unreachable_server_and_no_result_are_said_in_words(
     browser: Browser, server: str
 ) -> None:
