@@ -32,7 +32,9 @@ CorpusOpt = Annotated[Path | None, typer.Option("--corpus", help="corpus folder 
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="index folder [index/]")]
 EmbedderOpt = Annotated[
     str | None,
-    typer.Option(help="use-m3, e5-small or sentence-transformers:<model> [the index's, or use-m3]"),
+    typer.Option(
+        help="e5-small, use-m3 or sentence-transformers:<model> [the index's, or e5-small]"
+    ),
 ]
 
 
