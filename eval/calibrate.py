@@ -29,6 +29,7 @@ from rag.evaluation.gold import load_gold, load_unanswerable
 from rag.evaluation.squad import load_squad
 from rag.indexing.index import Index, load_index
 from rag.ingest.corpus import load_corpus
+from rag.retrieval import no_answer
 from rag.retrieval.search import search
 
 
@@ -38,11 +39,10 @@ def _open(path: Path) -> Index:
 
 
 def features(index: Index, questions: list[str], mode: str = "hybrid") -> np.ndarray:
-    """(cosine with the top passage, top passage in another language) of each question."""
+    """`rag.retrieval.no_answer.features` of each question's top result in `mode`."""
     rows = []
     for question in questions:
         response = search(index, question, 1, mode, highlight=False)
-        vector = index.embedder.encode_queries([question])[0]
         if not response.results:
             rows.append((0.0, 0.0))
             continue
@@ -53,8 +53,8 @@ def features(index: Index, questions: list[str], mode: str = "hybrid") -> np.nda
             for p in index.store.passages(ids).values()
             if (p.start, p.end) == (top.start, top.end)
         )
-        cosine = float(index.vectors.scores(vector, [passage.id])[0])
-        rows.append((cosine, float(passage.language != response.lang)))
+        vector = index.embedder.encode_queries([question])[0]
+        rows.append(no_answer.features(index, vector, passage, response.lang))
     return np.array(rows)
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from rag.errors import RagError
 from rag.ingest.cleaning import normalize_text
@@ -126,37 +127,40 @@ def _lines(path: Path, what: str) -> list[tuple[int, str]]:
     return [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
 
 
-def load_unanswerable(path: Path) -> list[UnanswerableQuestion]:
-    """Questions the corpus does not answer: `{"id", "question", "lang", "kind"?}` per line."""
-    questions: list[UnanswerableQuestion] = []
-    seen: set[str] = set()
-    for number, line in _lines(path, "question set"):
-        record, qid, question, lang = _parse_head(path, number, line)
-        if record.get("answers"):
-            raise _fail(path, number, qid, 'a question the corpus cannot answer has no "answers"')
-        kind = record.get("kind", "")
-        if not isinstance(kind, str):
-            raise _fail(path, number, qid, '"kind" must be a string')
-        if qid in seen:
-            raise _fail(path, number, qid, "this id is used twice")
-        seen.add(qid)
-        questions.append(UnanswerableQuestion(qid, question, lang, kind))
-    if not questions:
-        raise GoldError(f"question set {path} has no questions; write one JSON object per line")
-    return questions
+Q = TypeVar("Q", "GoldQuestion", "UnanswerableQuestion")
 
 
-def load_gold(path: Path, documents: list[Document]) -> list[GoldQuestion]:
-    """The questions of a gold set, each quote located in its document. Raises GoldError."""
-    by_id = {d.id: d for d in documents}
-    questions: list[GoldQuestion] = []
+def _load(path: Path, what: str, parse: Callable[[int, str], Q]) -> list[Q]:
+    """Every question of a JSON-lines file, parsed by `parse(number, line)`; ids are unique."""
+    questions: list[Q] = []
     seen: set[str] = set()
-    for number, line in _lines(path, "gold set"):
-        question = _parse_line(path, number, line, by_id)
+    for number, line in _lines(path, what):
+        question = parse(number, line)
         if question.id in seen:
             raise _fail(path, number, question.id, "this id is used twice")
         seen.add(question.id)
         questions.append(question)
     if not questions:
-        raise GoldError(f"gold set {path} has no questions; write one JSON object per line")
+        raise GoldError(f"{what} {path} has no questions; write one JSON object per line")
     return questions
+
+
+def _parse_unanswerable(path: Path, number: int, line: str) -> UnanswerableQuestion:
+    record, qid, question, lang = _parse_head(path, number, line)
+    if record.get("answers"):
+        raise _fail(path, number, qid, 'a question the corpus cannot answer has no "answers"')
+    kind = record.get("kind", "")
+    if not isinstance(kind, str):
+        raise _fail(path, number, qid, '"kind" must be a string')
+    return UnanswerableQuestion(qid, question, lang, kind)
+
+
+def load_unanswerable(path: Path) -> list[UnanswerableQuestion]:
+    """Questions the corpus does not answer: `{"id", "question", "lang", "kind"?}` per line."""
+    return _load(path, "question set", lambda n, line: _parse_unanswerable(path, n, line))
+
+
+def load_gold(path: Path, documents: list[Document]) -> list[GoldQuestion]:
+    """The questions of a gold set, each quote located in its document. Raises GoldError."""
+    by_id = {d.id: d for d in documents}
+    return _load(path, "gold set", lambda n, line: _parse_line(path, n, line, by_id))

@@ -73,6 +73,11 @@ class EvalReport:
         return out
 
 
+def _share(flags: dict[str, bool], ids: list[str]) -> float:
+    """The share of the questions `ids` whose flag is true, to 4 decimals."""
+    return round(sum(flags[i] for i in ids) / len(ids), 4)
+
+
 def _key(doc_id: str, start: int, end: int) -> str:
     return f"{doc_id}:{start}-{end}"
 
@@ -144,8 +149,8 @@ def score_modes(
                 make_comparable=True,
             )
             row = {name: round(float(scores[m]), 4) for name, m in METRICS.items()}
-            row[HIGHLIGHT] = round(sum(highlighted[i] for i in ids) / len(ids), 4)
-            row[KEPT] = round(sum(kept[i] for i in ids) / len(ids), 4)
+            row[HIGHLIGHT] = _share(highlighted, ids)
+            row[KEPT] = _share(kept, ids)
             report.runs[mode][group] = {**row, "n": len(ids)}
     return report
 
@@ -165,8 +170,7 @@ def score_refusals(
             if q.kind:
                 groups.setdefault(q.kind, []).append(q.id)
         out[mode] = {
-            group: {"refused": round(sum(refused[i] for i in ids) / len(ids), 4), "n": len(ids)}
-            for group, ids in groups.items()
+            group: {"refused": _share(refused, ids), "n": len(ids)} for group, ids in groups.items()
         }
     return out
 

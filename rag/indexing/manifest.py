@@ -93,11 +93,12 @@ def index_matches(index_dir: Path, documents: list[Document], settings: Settings
     """Whether the index at `index_dir` was built from these documents with these settings."""
     with contextlib.suppress(RagError, OSError):
         manifest = read_manifest(index_dir)
-        settings = settings.tuned_for(settings.embedder or DEFAULT_EMBEDDER)
+        embedder = settings.embedder or DEFAULT_EMBEDDER
+        tuned = settings.tuned_for(embedder)
         return (
             manifest.corpus_fingerprint == corpus_fingerprint(documents)
-            and manifest.embedder.name == (settings.embedder or DEFAULT_EMBEDDER)
+            and manifest.embedder.name == embedder
             and manifest.chunking
-            == ChunkingInfo(size=settings.chunk_size, overlap=settings.chunk_overlap)
+            == ChunkingInfo(size=tuned.chunk_size, overlap=tuned.chunk_overlap)
         )
     return False

@@ -20,6 +20,14 @@ def is_calibrated(index: Index) -> bool:
     return tuning_of(index.manifest.embedder.name).no_answer is not None
 
 
+def features(
+    index: Index, vector: np.ndarray, top: StoredPassage, language: str
+) -> tuple[float, float]:
+    """What the model reads: the question's cosine with `top`, and 1.0 when `top` is not in the
+    question's language. `eval/calibrate.py` fits the model on these same features."""
+    return float(index.vectors.scores(vector, [top.id])[0]), float(top.language != language)
+
+
 def answerability(
     index: Index, vector: np.ndarray | None, top: StoredPassage | None, language: str
 ) -> tuple[bool, float | None]:
@@ -29,8 +37,8 @@ def answerability(
         return top is not None, None
     if top is None:
         return False, 0.0
-    cosine = float(index.vectors.scores(vector, [top.id])[0])
-    z = model.intercept + model.cosine * cosine + model.cross_language * (top.language != language)
+    cosine, cross_language = features(index, vector, top, language)
+    z = model.intercept + model.cosine * cosine + model.cross_language * cross_language
     confidence = 1.0 / (1.0 + math.exp(-z))
     threshold = index.settings.answer_threshold
     if threshold is None:
