@@ -35,6 +35,11 @@ _HOMES = {
     "build_index": "rag.indexing.build",
     "open_or_build_index": "rag.indexing.build",
     "write_index": "rag.indexing.build",
+    "UpdateReport": "rag.indexing.updates",
+    "index_corpus": "rag.indexing.updates",
+    "update_index": "rag.indexing.updates",
+    "LiveIndex": "rag.indexing.live",
+    "parse_document": "rag.ingest.corpus",
     "SearchFilters": "rag.retrieval.search",
     "search": "rag.retrieval.search",
     "build_context": "rag.retrieval.context",
@@ -49,18 +54,23 @@ __all__ = [
     "Highlight",
     "Index",
     "InvalidQueryError",
+    "LiveIndex",
     "RagError",
     "SearchFilters",
     "SearchResponse",
     "SearchResult",
     "Settings",
+    "UpdateReport",
     "__version__",
     "build_context",
     "build_index",
+    "index_corpus",
     "load_corpus",
     "load_index",
     "open_or_build_index",
+    "parse_document",
     "search",
+    "update_index",
     "write_index",
 ]
 
@@ -77,7 +87,9 @@ if TYPE_CHECKING:
     from rag.errors import InvalidQueryError, RagError
     from rag.indexing.build import BuildReport, build_index, open_or_build_index, write_index
     from rag.indexing.index import Index, load_index
-    from rag.ingest.corpus import Document, load_corpus
+    from rag.indexing.live import LiveIndex
+    from rag.indexing.updates import UpdateReport, index_corpus, update_index
+    from rag.ingest.corpus import Document, load_corpus, parse_document
     from rag.retrieval.context import build_context
     from rag.retrieval.search import SearchFilters, search
 

@@ -117,6 +117,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1_000_000, ge=1_000, description="larger request bodies are refused with 413"
     )
+    allow_writes: bool = Field(
+        False,
+        description="serve the write routes (POST, PUT, DELETE /documents) without an API "
+        "key; with a key set, they need it",
+    )
+    max_document_bytes: int = Field(
+        10_000_000, ge=1_000, description="larger bodies of the write routes are refused with 413"
+    )
+    write_timeout: float = Field(
+        60.0, gt=0, description="seconds a change waits for another process's change to end"
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

@@ -46,3 +46,15 @@ class RayClusterError(RagError):
 
 class SettingsError(RagError, ValueError):
     """Settings that cannot go together once an embedder's defaults are filled in."""
+
+
+class IndexBusyError(RagError):
+    """Another process is changing the index, and did not finish in time."""
+
+
+class WritesDisabledError(RagError):
+    """The server was started without a way to authorise changes to its index."""
+
+
+class DocumentExistsError(RagError):
+    """A document to create has the id of one the index holds."""

@@ -1,7 +1,8 @@
 """Building an index folder from documents: chunk, embed (reusing what is known), write, swap.
 
-The folder holds the FAISS index, the SQLite chunk store, the BM25 index, the sentence vectors,
-the vocabulary (for translating questions) and `manifest.json`, which says how it was built.
+The folder holds the SQLite chunk store (documents, offsets, vocabulary, state), one segment
+(FAISS, BM25 term counts, sentence vectors: `rag.indexing.segments`) and `manifest.json`, which
+says how it was built. Changes to a built index are `rag.indexing.updates`.
 A build writes a temporary sibling folder and renames it into place, so a build that fails or
 is interrupted leaves the previous index whole.
 Vectors of passages, sentences and words whose text and embedder are unchanged are taken from
@@ -14,8 +15,9 @@ import hashlib
 import logging
 import shutil
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,25 +35,40 @@ from rag.indexing.folder import (
     new_build_folder,
     recover,
     swap_into_place,
+    write_lock,
 )
 from rag.indexing.index import Index, load_index
-from rag.indexing.lexical import BM25Index
+from rag.indexing.lexical import TermCounts, analyze_passages
 from rag.indexing.manifest import (
     FORMAT_VERSION,
     MANIFEST,
-    SENTENCES,
     STORE,
     ChunkingInfo,
     EmbedderInfo,
     Manifest,
     format_version,
     next_generation,
+    write_manifest,
 )
-from rag.indexing.store import write_store
-from rag.indexing.translation import Lexicon, vocabulary
+from rag.indexing.segments import Segment, segment_name, write_segment
+from rag.indexing.store import (
+    ChunkStore,
+    NewPassage,
+    State,
+    StoreWriter,
+    create_store,
+    word_counts,
+)
+from rag.indexing.translation import vocabulary
 from rag.indexing.vectors import FaissVectorIndex
-from rag.ingest.chunking import Passage, chunk_documents, sentence_spans
-from rag.ingest.corpus import Document, Skipped, corpus_fingerprint, read_corpus
+from rag.ingest.chunking import chunk_documents, sentence_spans
+from rag.ingest.corpus import (
+    CorpusReading,
+    Document,
+    Skipped,
+    document_fingerprint,
+    read_corpus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,42 +92,51 @@ def _embed_hash(embedder: Embedder, text: str) -> bytes:
     return hashlib.sha256(f"{embedder.cache_key}\0{text}".encode()).digest()
 
 
-def _previous_vectors(
-    index_dir: Path, embedder: Embedder, settings: Settings
-) -> Callable[[list[bytes]], dict[bytes, np.ndarray]]:
-    """A lookup of vectors already embedded in the index at `index_dir`, by embedding hash."""
-    try:
-        old = load_index(index_dir, settings, embedder)
-        passages = old.store.hashes("passages")
-        sentences = old.store.hashes("sentences")
-        words = [w for ws in old.lexicon.words.values() for w in ws]
-        word_rows = old.lexicon.rows()
-    except RagError:
-        return lambda wanted: {}
-    known_words = {_embed_hash(embedder, w): i for i, w in enumerate(words)}
+# Embedding hash -> vector, for the hashes it knows of those asked.
+VectorLookup = Callable[[list[bytes]], dict[bytes, np.ndarray]]
+
+
+def vectors_of(old: Index, words: bool = True) -> VectorLookup:
+    """A lookup of the vectors already embedded in `old`, by embedding hash: of its passages
+    and sentences, and with `words`, of every word it embedded (a full read of them, which a
+    rebuild needs; a change looks its words up by name, in `WordVectors`)."""
+    word_rows = (
+        {_embed_hash(old.embedder, w): v for (_, w), v in old.store.word_vectors().items()}
+        if words
+        else {}
+    )
 
     def lookup(wanted: list[bytes]) -> dict[bytes, np.ndarray]:
         known: dict[bytes, np.ndarray] = {}
-        in_passages = [h for h in wanted if h in passages]
+        in_passages = old.store.hashes("passages", wanted)
         if in_passages:
-            vectors = old.vectors.reconstruct([passages[h] for h in in_passages])
+            vectors = old.vectors.reconstruct(list(in_passages.values()))
             known.update(zip(in_passages, vectors, strict=True))
-        in_sentences = [h for h in wanted if h in sentences and h not in known]
+        rest = [h for h in wanted if h not in known]
+        in_sentences = old.store.hashes("sentences", rest)
         if in_sentences:
-            rows = old.sentence_vectors[[sentences[h] for h in in_sentences]]
+            rows = old.sentence_vectors[list(in_sentences.values())]
             known.update(zip(in_sentences, rows.astype(np.float32), strict=True))
         for h in wanted:
-            if h in known_words and h not in known:
-                known[h] = word_rows[known_words[h]]
+            if h in word_rows and h not in known:
+                known[h] = word_rows[h]
         return known
 
     return lookup
 
 
+def _previous_vectors(index_dir: Path, embedder: Embedder, settings: Settings) -> VectorLookup:
+    """The vectors of the index at `index_dir`, if there is a readable one of `embedder`."""
+    try:
+        return vectors_of(load_index(index_dir, settings, embedder))
+    except RagError:
+        return lambda wanted: {}
+
+
 def _embed_texts(
     groups: list[list[str]],
     embedder: Embedder,
-    previous: Callable[[list[bytes]], dict[bytes, np.ndarray]],
+    previous: VectorLookup,
     progress: ProgressCallback | None,
 ) -> tuple[list[tuple[np.ndarray, list[bytes]]], int]:
     """Each group's vectors and hashes, and how many texts were embedded: each distinct text
@@ -144,13 +170,118 @@ def _embed_texts(
     return embedded, len(todo)
 
 
-def _manifest(
+@dataclass
+class Prepared:
+    """Documents chunked and embedded, with ids, ready to be stored and segmented."""
+
+    passages: list[NewPassage]
+    vectors: np.ndarray
+    sentence_ids: np.ndarray
+    sentence_vectors: np.ndarray
+    terms: TermCounts
+    words: Counter[tuple[str, str]]
+    word_vectors: dict[tuple[str, str], np.ndarray]
+    embedded: int
+    embed_seconds: float
+
+
+def prepare(
+    documents: Sequence[Document],
+    settings: TunedSettings,
+    embedder: Embedder,
+    previous: VectorLookup,
+    first_passage: int = 0,
+    first_sentence: int = 0,
+    vocabulary_size: int = 0,
+    progress: ProgressCallback | None = None,
+) -> Prepared:
+    """Chunk `documents`, number their passages and sentences from the given ids, and embed
+    what `previous` lacks: passages, sentences, and the `vocabulary_size` most frequent words
+    of each language (which a build from nothing keeps; a change embeds the words its new
+    vocabulary lacks when it commits)."""
+    passages = list(chunk_documents(documents, settings.chunk_size, settings.chunk_overlap))
+    texts = [p.text for p in passages]
+    language = {d.id: d.language for d in documents}
+    languages = [language[p.doc_id] for p in passages]
+    spans = [[(a, b) for a, b in sentence_spans(p)] for p in passages]
+    sentence_texts = [
+        p.text[a - p.start : b - p.start]
+        for p, ss in zip(passages, spans, strict=True)
+        for a, b in ss
+    ]
+    words = vocabulary(texts, languages, vocabulary_size) if vocabulary_size else {}
+    flat_words = [(lang, w) for lang, ws in words.items() for w in ws]
+    started = time.perf_counter()
+    groups, embedded = _embed_texts(
+        [texts, sentence_texts, [w for _, w in flat_words]], embedder, previous, progress
+    )
+    embed_seconds = time.perf_counter() - started
+    (vectors, hashes), (sentence_vectors, sentence_hashes), (word_rows, _) = groups
+    new: list[NewPassage] = []
+    sentence = first_sentence
+    at = 0
+    for n, (p, ss) in enumerate(zip(passages, spans, strict=True)):
+        rows = []
+        for a, b in ss:
+            rows.append((sentence, a, b, sentence_hashes[at]))
+            sentence += 1
+            at += 1
+        new.append(NewPassage(first_passage + n, p, hashes[n], rows))
+    ids = np.arange(first_passage, first_passage + len(passages), dtype=np.int64)
+    return Prepared(
+        passages=new,
+        vectors=vectors,
+        sentence_ids=np.arange(first_sentence, sentence, dtype=np.int64),
+        sentence_vectors=sentence_vectors,
+        terms=TermCounts.build(ids, analyze_passages(texts, languages)),
+        words=word_counts(zip(texts, languages, strict=True)),
+        word_vectors=dict(zip(flat_words, word_rows, strict=True)),
+        embedded=embedded,
+        embed_seconds=embed_seconds,
+    )
+
+
+class WordVectors:
+    """What a commit embeds the words of its vocabulary with (a `WordEmbedder`): `known`
+    vectors first, then those `stored` kept, then those `previous` has, then the embedder.
+    `embedded` counts those it embedded, and `seconds` the time that took."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        known: dict[tuple[str, str], np.ndarray],
+        previous: VectorLookup,
+        stored: ChunkStore | None = None,
+    ):
+        self._embedder, self._known, self._previous = embedder, known, previous
+        self._stored = stored
+        self.embedded = 0
+        self.seconds = 0.0
+
+    def __call__(self, words: list[tuple[str, str]]) -> np.ndarray:
+        missing = [w for w in words if w not in self._known]
+        if missing and self._stored is not None:
+            self._known.update(self._stored.word_vectors(missing))
+            missing = [w for w in words if w not in self._known]
+        if missing:
+            started = time.perf_counter()
+            texts = [w for _, w in missing]
+            [(rows, _)], embedded = _embed_texts([texts], self._embedder, self._previous, None)
+            self._known.update(zip(missing, rows, strict=True))
+            self.embedded += embedded
+            self.seconds += time.perf_counter() - started
+        return np.stack([self._known[w] for w in words])
+
+
+def manifest_for(
     embedder: Embedder,
     settings: TunedSettings,
-    documents: list[Document],
+    store: ChunkStore,
     vector_index: str,
-    counts: dict[str, int],
+    generation: int,
+    built_at: str | None = None,
 ) -> Manifest:
+    """The manifest of the index whose store is `store` (its counts mirror the store's)."""
     return Manifest(
         format_version=FORMAT_VERSION,
         rag_version=__version__,
@@ -161,11 +292,15 @@ def _manifest(
             passage_prefix=embedder.passage_prefix,
         ),
         chunking=ChunkingInfo(size=settings.chunk_size, overlap=settings.chunk_overlap),
-        corpus_fingerprint=corpus_fingerprint(documents),
-        documents=len(documents),
+        corpus_fingerprint=store.corpus_fingerprint(),
+        documents=store.count_documents(),
+        passages=store.count_passages(),
+        sentences=store.count_sentences(),
+        vocabulary=store.vocabulary_count(settings.vocabulary_size),
         vector_index=vector_index,
-        **counts,
-        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        built_at=built_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        generation=generation,
     )
 
 
@@ -175,8 +310,22 @@ def write_index(
     settings: Settings,
     embedder: Embedder,
     progress: ProgressCallback | None = None,
+    origins: dict[str, str] | None = None,
 ) -> BuildReport:
-    """Chunk, embed and index `documents` into `index_dir`, atomically."""
+    """Chunk, embed and index `documents` into `index_dir`, atomically: a new folder that
+    replaces the one there. `origins` gives the file each document was read from."""
+    with write_lock(index_dir, settings.write_timeout):
+        return _write_index(documents, index_dir, settings, embedder, progress, origins)
+
+
+def _write_index(
+    documents: list[Document],
+    index_dir: Path,
+    settings: Settings,
+    embedder: Embedder,
+    progress: ProgressCallback | None,
+    origins: dict[str, str] | None,
+) -> BuildReport:
     started = time.perf_counter()
     tuned = settings.tuned_for(embedder.name)
     index_dir = index_dir.absolute()
@@ -184,58 +333,64 @@ def write_index(
     check_target(index_dir)
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     clear_stale_builds(index_dir)
-    passages: list[Passage] = list(
-        chunk_documents(documents, tuned.chunk_size, tuned.chunk_overlap)
-    )
-    texts = [p.text for p in passages]
-    sentences = [(pid, a, b) for pid, p in enumerate(passages) for a, b in sentence_spans(p)]
-    sentence_texts = [passages[pid].text[a - passages[pid].start : b - passages[pid].start]
-                      for pid, a, b in sentences]  # fmt: skip
     previous = _previous_vectors(index_dir, embedder, settings)
-    language = {d.id: d.language for d in documents}
-    passage_languages = [language[p.doc_id] for p in passages]
-    words = vocabulary(texts, passage_languages, settings.vocabulary_size)
-    flat_words = [w for ws in words.values() for w in ws]
-    embedding_started = time.perf_counter()
-    groups, embedded = _embed_texts(
-        [texts, sentence_texts, flat_words], embedder, previous, progress
-    )
-    embed_seconds = time.perf_counter() - embedding_started
-    (vectors, hashes), (sentence_vectors, sentence_hashes), (word_vectors, _) = groups
-    lexicon = Lexicon.from_rows(words, word_vectors)
-
+    ready = prepare(
+        documents, tuned, embedder, previous, vocabulary_size=tuned.vocabulary_size,
+        progress=progress,
+    )  # fmt: skip
     building = new_build_folder(index_dir)
     try:
         if progress:
             progress("indexing", 0, 1)
-        vector_index = FaissVectorIndex.build(vectors, settings)
-        vector_index.save(building)
-        BM25Index.build(texts, passage_languages).save(building)
-        np.save(building / SENTENCES, sentence_vectors.astype(np.float16), allow_pickle=False)
-        lexicon.save(building)
-        write_store(
-            building / STORE,
-            documents,
-            zip(passages, hashes, strict=True),
-            ((pid, a, b, h) for (pid, a, b), h in zip(sentences, sentence_hashes, strict=True)),
+        generation = next_generation(index_dir)
+        vectors = FaissVectorIndex.build(ready.vectors, ready.terms.ids, settings)
+        segment = Segment(
+            segment_name(generation, "main"),
+            vectors,
+            ready.terms,
+            ready.sentence_ids,
+            ready.sentence_vectors,
         )
-        counts = {
-            "passages": len(passages),
-            "sentences": len(sentences),
-            "vocabulary": len(lexicon),
-        }
-        counts["generation"] = next_generation(index_dir)
-        manifest = _manifest(embedder, tuned, documents, vector_index.kind, counts)
+        write_segment(building, segment)
+        create_store(building / STORE)
+        writer = StoreWriter(building / STORE)
+        try:
+            state = State(
+                generation=generation,
+                segments=[segment.name],
+                next_passage=len(ready.passages),
+                next_sentence=len(ready.sentence_ids),
+                vocabulary_size=tuned.vocabulary_size,
+            )
+            writer.commit(
+                state,
+                removed=[],
+                documents=[(d, document_fingerprint(d), (origins or {}).get(d.id))
+                           for d in documents],
+                passages=ready.passages,
+                words=ready.words,
+                embed_words=WordVectors(embedder, ready.word_vectors, previous),
+            )  # fmt: skip
+        finally:
+            writer.close()
+        store = ChunkStore(building / STORE)
+        manifest = manifest_for(embedder, tuned, store, vectors.kind, generation)
         # The manifest is written last: a folder without one is never taken for an index.
-        (building / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+        write_manifest(building, manifest)
         swap_into_place(building, index_dir)
         if progress:
             progress("indexing", 1, 1)
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
-    reused = len(passages) + len(sentences) + len(flat_words) - embedded
-    return BuildReport(manifest, embedded, reused, time.perf_counter() - started, embed_seconds)
+    total = len(ready.passages) + len(ready.sentence_ids) + len(ready.word_vectors)
+    return BuildReport(
+        manifest,
+        ready.embedded,
+        total - ready.embedded,
+        time.perf_counter() - started,
+        ready.embed_seconds,
+    )
 
 
 def build_index(
@@ -248,7 +403,18 @@ def build_index(
     """Read the corpus and write the index of every readable document; the report lists what
     was skipped. With `strict`, any skipped file or line is an error and nothing is written.
     Settings give the folders unless passed."""
-    corpus_dir = corpus_dir or settings.corpus_dir
+    reading = read_checked(corpus_dir or settings.corpus_dir, strict)
+    embedder = make_embedder(settings.embedder or DEFAULT_EMBEDDER, settings)
+    index_dir = index_dir or settings.index_dir
+    with embedding(embedder, settings) as embedder:
+        report = write_index(
+            reading.documents, index_dir, settings, embedder, progress, origins_of(reading)
+        )
+    return replace(report, skipped=reading.skipped, decoded=reading.decoded)
+
+
+def read_checked(corpus_dir: Path, strict: bool) -> CorpusReading:
+    """The corpus; with `strict`, an error if any file or line of it cannot be indexed."""
     reading = read_corpus(corpus_dir)
     if strict and reading.skipped:
         listed = "; ".join(map(str, reading.skipped))
@@ -256,12 +422,17 @@ def build_index(
             f"{len(reading.skipped)} of the corpus's files or lines cannot be indexed, and "
             f"--strict allows none: {listed}. Fix them, or build without --strict to skip them"
         )
-    embedder = make_embedder(settings.embedder or DEFAULT_EMBEDDER, settings)
-    index_dir = index_dir or settings.index_dir
-    embedding = ray_embedder(embedder, settings) if settings.ray else nullcontext(embedder)
-    with embedding as embedder:
-        report = write_index(reading.documents, index_dir, settings, embedder, progress)
-    return replace(report, skipped=reading.skipped, decoded=reading.decoded)
+    return reading
+
+
+def embedding(embedder: Embedder, settings: Settings) -> AbstractContextManager[Embedder]:
+    """`embedder`, or with `settings.ray`, the same embedder run on a Ray cluster."""
+    return ray_embedder(embedder, settings) if settings.ray else nullcontext(embedder)
+
+
+def origins_of(reading: CorpusReading) -> dict[str, str]:
+    """The absolute path of the file each document was read from."""
+    return {d.id: str(Path(d.source).resolve()) for d in reading.documents}
 
 
 def open_or_build_index(settings: Settings, progress: ProgressCallback | None = None) -> Index:

@@ -1,7 +1,8 @@
 """The index folder's life: a build is written beside it and swapped in by two renames.
 
 A build that fails or is killed leaves the previous index whole; a swap cut between its two
-renames is finished by the next reader (`recover`).
+renames is finished by the next reader (`recover`). Builds and changes hold the folder's write
+lock, a file beside it: one writer at a time, across processes.
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from rag.errors import IndexCorruptError
+import filelock
+
+from rag.errors import IndexBusyError, IndexCorruptError
 from rag.indexing.manifest import MANIFEST
 
 
@@ -63,3 +68,28 @@ def check_target(index_dir: Path) -> None:
             f"{index_dir} is a folder with files but no {MANIFEST}; it is not an index, and "
             "building would replace its contents. Pass an empty or new --index folder"
         )
+
+
+def lock_path(index_dir: Path) -> Path:
+    """The lock file of an index folder: beside it, so that a rebuild's swap keeps it."""
+    index_dir = index_dir.absolute()
+    return index_dir.with_name(f".{index_dir.name}.lock")
+
+
+@contextmanager
+def write_lock(index_dir: Path, timeout: float) -> Iterator[None]:
+    """Hold the index's write lock; IndexBusyError after `timeout` seconds of waiting. The
+    operating system releases it when the holder dies, whatever kills it."""
+    index_dir.absolute().parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(lock_path(index_dir), timeout=timeout)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise IndexBusyError(
+            f"another process has been changing the index at {index_dir} for over "
+            f"{timeout:g} s; try again when it is done"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -1,9 +1,10 @@
-"""A loaded index: the embedder, the chunk store, FAISS, BM25, sentence vectors and vocabulary."""
+"""A loaded index: the embedder, the chunk store, and the segments' FAISS, BM25 and sentence
+vectors, with the vocabulary, as of one generation."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,41 +14,50 @@ from rag.errors import EmbedderMismatchError, IndexCorruptError, IndexNotFoundEr
 from rag.indexing.embedders import Embedder, make_embedder
 from rag.indexing.folder import recover
 from rag.indexing.lexical import BM25Index
-from rag.indexing.manifest import SENTENCES, STORE, Manifest, read_manifest
+from rag.indexing.manifest import STORE, Manifest, read_manifest
+from rag.indexing.segments import Segment, SentenceVectors, load_segment
 from rag.indexing.store import ChunkStore
 from rag.indexing.translation import Lexicon
-from rag.indexing.vectors import FaissVectorIndex
+from rag.indexing.vectors import VectorIndex
+
+# A change removes the segments it replaces once it has committed; a reader that read the
+# state just before may find one gone, and reads the state again.
+_ATTEMPTS = 5
 
 
 @dataclass
 class Index:
-    """A loaded, read-only index, safe to share between threads."""
+    """A loaded index, read-only and safe to share between threads. Its segments are those of
+    one generation; its store answers with the latest committed rows (a passage removed since
+    is simply not found)."""
 
     path: Path
     manifest: Manifest
     settings: TunedSettings
     embedder: Embedder
     store: ChunkStore
-    vectors: FaissVectorIndex
+    vectors: VectorIndex
     bm25: BM25Index
-    sentence_vectors: np.ndarray
+    sentence_vectors: SentenceVectors
     lexicon: Lexicon
+    generation: int = 1
+    segments: dict[str, Segment] = field(default_factory=dict)
+    # The ids of the live passages and sentences, and those the segments hold but are removed.
+    live_passages: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    live_sentences: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    removed_passages: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    removed_sentences: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
 
-def load_index(index_dir: Path, settings: Settings, embedder: Embedder | None = None) -> Index:
-    """Open the index at `index_dir`. Raises if it is missing, corrupt, or of another embedder."""
-    recover(index_dir)
-    if not index_dir.is_dir():
-        raise IndexNotFoundError(
-            f"no index at {index_dir}; build one with: rag index --index {index_dir}"
-        )
-    manifest = read_manifest(index_dir)
+def _embedder_for(
+    index_dir: Path, manifest: Manifest, settings: Settings, embedder: Embedder | None
+) -> Embedder:
     wanted = embedder.name if embedder else settings.embedder
     if wanted is not None and wanted != manifest.embedder.name:
         raise EmbedderMismatchError(
             f"the index at {index_dir} was built with embedder {manifest.embedder.name!r}, "
             f"not {wanted!r}; use --embedder {manifest.embedder.name} or rebuild it with: "
-            f"rag index --index {index_dir} --embedder {wanted}"
+            f"rag index --index {index_dir} --embedder {wanted} --rebuild"
         )
     if embedder is None:
         embedder = make_embedder(
@@ -59,42 +69,113 @@ def load_index(index_dir: Path, settings: Settings, embedder: Embedder | None = 
                 }
             ),
         )
-    tuned = settings.tuned_for(manifest.embedder.name)
     if embedder.dimension != manifest.embedder.dimension:
         raise EmbedderMismatchError(
             f"embedder {embedder.name!r} gives {embedder.dimension} dimensions, the index at "
             f"{index_dir} holds {manifest.embedder.dimension}; rebuild it"
         )
-    try:
-        store = ChunkStore(index_dir / STORE)
-        vectors = FaissVectorIndex.load(index_dir, manifest.vector_index, settings)
-        bm25 = BM25Index.load(index_dir)
-        sentence_vectors = np.load(index_dir / SENTENCES, mmap_mode="r", allow_pickle=False)
-        lexicon = Lexicon.load(index_dir)
-        counts = {len(vectors), store.count_passages(), manifest.passages}
-        sentence_counts = {len(sentence_vectors), store.count_sentences(), manifest.sentences}
-    except (RuntimeError, OSError, sqlite3.Error, ValueError, KeyError) as exc:
-        raise IndexCorruptError(
-            f"the index at {index_dir} is damaged ({type(exc).__name__}: {exc}); "
-            f"rebuild it with: rag index --index {index_dir}"
-        ) from exc
+    return embedder
+
+
+def load_index(
+    index_dir: Path,
+    settings: Settings,
+    embedder: Embedder | None = None,
+    previous: Index | None = None,
+) -> Index:
+    """Open the current generation of the index at `index_dir`. Raises if it is missing,
+    corrupt, or of another embedder. Segments that `previous` (an earlier load of the same
+    folder) has already loaded are shared, not read again."""
+    recover(index_dir)
+    if not index_dir.is_dir():
+        raise IndexNotFoundError(
+            f"no index at {index_dir}; build one with: rag index --index {index_dir}"
+        )
+    manifest = read_manifest(index_dir)
+    embedder = _embedder_for(index_dir, manifest, settings, embedder)
+    tuned = settings.tuned_for(manifest.embedder.name)
+    known = previous.segments if previous is not None and previous.path == index_dir else {}
+    for attempt in range(_ATTEMPTS):
+        try:
+            store = ChunkStore(index_dir / STORE)
+            snapshot = store.snapshot()
+            segments = {
+                name: known.get(name) or load_segment(index_dir, name, settings)
+                for name in snapshot.state.segments
+            }
+            break
+        except FileNotFoundError:
+            if attempt == _ATTEMPTS - 1:
+                raise _corrupt(index_dir, "a segment its state names is missing") from None
+        except (RuntimeError, OSError, sqlite3.Error, ValueError, KeyError) as exc:
+            raise _corrupt(index_dir, f"{type(exc).__name__}: {exc}") from exc
+    parts = list(segments.values())
+    held = np.concatenate([s.passage_ids for s in parts]) if parts else np.empty(0, np.int64)
+    held_sentences = (
+        np.concatenate([s.sentence_ids for s in parts]) if parts else np.empty(0, np.int64)
+    )
+    live = np.setdiff1d(held, snapshot.removed_passages, assume_unique=True)
+    live_sentences = np.setdiff1d(held_sentences, snapshot.removed_sentences, assume_unique=True)
+    dimension = manifest.embedder.dimension
     if (
-        len(counts) != 1
-        or len(sentence_counts) != 1
-        or vectors.dimension != manifest.embedder.dimension
-        or sentence_vectors.shape[1:] != (manifest.embedder.dimension,)
-        or len(lexicon) != manifest.vocabulary
-        or any(
-            len(v) and v.shape[1:] != (manifest.embedder.dimension,)
-            for v in lexicon.vectors.values()
-        )
+        len(live) != snapshot.passages
+        or len(live_sentences) != snapshot.sentences
+        or any(s.vectors.dimension != dimension for s in parts)
+        or any(len(s.sentence_ids) and s.sentence_vectors.shape[1:] != (dimension,) for s in parts)
     ):
-        raise IndexCorruptError(
-            f"the index at {index_dir} is inconsistent (passage counts {sorted(counts)}, "
-            f"sentence counts {sorted(sentence_counts)}, vocabulary {len(lexicon)} words "
-            f"for {manifest.vocabulary}); "
-            f"rebuild it with: rag index --index {index_dir}"
+        raise _corrupt(
+            index_dir,
+            f"its store has {snapshot.passages} passages and {snapshot.sentences} sentences, "
+            f"its segments {len(live)} and {len(live_sentences)}",
         )
+    try:
+        lexicon = _lexicon(store, snapshot.state.vocabulary_size, previous)
+    except (sqlite3.Error, ValueError) as exc:
+        raise _corrupt(index_dir, f"{type(exc).__name__}: {exc}") from exc
+    if any(len(v) and v.shape[1:] != (dimension,) for v in lexicon.vectors.values()):
+        raise _corrupt(index_dir, "its vocabulary's vectors have the wrong dimension")
+    main = parts[0].vectors.kind if parts else "flat"
     return Index(
-        index_dir, manifest, tuned, embedder, store, vectors, bm25, sentence_vectors, lexicon
+        path=index_dir,
+        manifest=manifest,
+        settings=tuned,
+        embedder=embedder,
+        store=store,
+        vectors=VectorIndex([s.vectors for s in parts], live, main),
+        bm25=BM25Index([s.terms for s in parts], live),
+        sentence_vectors=SentenceVectors(parts),
+        lexicon=lexicon,
+        generation=snapshot.state.generation,
+        segments=segments,
+        live_passages=live,
+        live_sentences=live_sentences,
+        removed_passages=snapshot.removed_passages,
+        removed_sentences=snapshot.removed_sentences,
+    )
+
+
+def _lexicon(store: ChunkStore, size: int, previous: Index | None) -> Lexicon:
+    """The store's vocabulary, with the vectors `previous` already has read from it, not from
+    the store again."""
+    if previous is None:
+        return Lexicon.from_store(store.vocabulary(size))
+    old = previous.lexicon
+    words = store.vocabulary_words(size)
+    vectors: dict[str, np.ndarray] = {}
+    for language, ws in words.items():
+        if old.words.get(language) == ws:  # most changes leave a language's vocabulary as it was
+            vectors[language] = old.vectors[language]
+            continue
+        row = {w: i for i, w in enumerate(old.words.get(language, []))}
+        fresh = store.word_vectors([(language, w) for w in ws if w not in row])
+        vectors[language] = np.stack(
+            [old.vectors[language][row[w]] if w in row else fresh[(language, w)] for w in ws]
+        ).astype(np.float32)
+    return Lexicon(words, vectors)
+
+
+def _corrupt(index_dir: Path, why: str) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"the index at {index_dir} is damaged or inconsistent ({why}); "
+        f"rebuild it with: rag index --index {index_dir} --rebuild"
     )

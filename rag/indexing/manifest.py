@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -15,10 +16,9 @@ from rag.config import DEFAULT_EMBEDDER, Settings
 from rag.errors import IndexCorruptError, RagError
 from rag.ingest.corpus import Document, corpus_fingerprint
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: segments, and a store that changes
 MANIFEST = "manifest.json"
 STORE = "chunks.sqlite"
-SENTENCES = "sentences.npy"  # float16 vectors of each passage's sentences, by sentence id
 
 
 class EmbedderInfo(BaseModel):
@@ -45,7 +45,10 @@ class Manifest(BaseModel):
     vocabulary: int
     vector_index: str
     built_at: str
-    # Each build of a folder numbers its index one more than the one it replaces.
+    updated_at: str | None = None
+    # Each build or change of a folder numbers its index one more than the one it replaces.
+    # The store's state is what a change commits; the manifest repeats its generation and
+    # counts once it has.
     generation: int = 1
 
 
@@ -69,6 +72,17 @@ def read_manifest(index_dir: Path) -> Manifest:
             f"format {FORMAT_VERSION}; rebuild it with: rag index --index {index_dir}"
         )
     return manifest
+
+
+def write_manifest(index_dir: Path, manifest: Manifest) -> None:
+    """Replace the manifest at `index_dir` whole (a temporary file, synced and renamed)."""
+    path = index_dir / MANIFEST
+    temporary = path.with_name(f".{MANIFEST}.{os.getpid()}")
+    with temporary.open("w", encoding="utf-8") as f:
+        f.write(manifest.model_dump_json(indent=2))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
 
 
 def _manifest_number(index_dir: Path, field: str) -> int | None:

@@ -1,26 +1,37 @@
-"""The chunk store: documents and passage offsets in one SQLite file.
+"""The chunk store: documents, passage and sentence offsets, word counts and the index's state,
+in one SQLite file.
 
 A passage's text is never stored twice: it is read as a slice of its document's text, so the
 store is compact and `document.text[start:end] == passage.text` holds by construction.
-Passage ids are the row numbers of the vector and BM25 indexes.
+Passage and sentence ids are handed out once and never reused: the segments (FAISS, BM25,
+sentence vectors) are keyed by them.
+
+The store is also where an index's changes commit: one SQLite transaction changes the rows and
+the `state` (generation, live segments, next ids). Files a change needs are written before it
+commits; a change cut before its commit leaves the previous generation as it was.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from rag.answers import DocumentSummary
 from rag.ingest.chunking import Passage
-from rag.ingest.corpus import Document
+from rag.ingest.corpus import Document, fingerprint_of
 
 SCHEMA = """
 CREATE TABLE documents (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, language TEXT NOT NULL,
-    source TEXT NOT NULL, url TEXT, text TEXT NOT NULL
+    source TEXT NOT NULL, url TEXT, text TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, origin TEXT
 );
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(id),
@@ -30,12 +41,21 @@ CREATE TABLE sentences (
     id INTEGER PRIMARY KEY, passage_id INTEGER NOT NULL REFERENCES passages(id),
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, embed_hash BLOB NOT NULL
 );
+CREATE TABLE words (
+    language TEXT NOT NULL, word TEXT NOT NULL, count INTEGER NOT NULL, vector BLOB,
+    PRIMARY KEY (language, word)
+);
+CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE removed (kind TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (kind, id));
 CREATE INDEX passages_doc ON passages(doc_id);
 CREATE INDEX sentences_passage ON sentences(passage_id);
 CREATE INDEX sentences_hash ON sentences(embed_hash);
 CREATE INDEX passages_hash ON passages(embed_hash);
 CREATE INDEX documents_date ON documents(date);
+CREATE INDEX words_rank ON words(language, count DESC, word);
 """
+# Embeds (language, word) pairs, one vector each.
+WordEmbedder = Callable[[list[tuple[str, str]]], np.ndarray]
 _PASSAGE_COLUMNS = """p.id, p.doc_id, p.start, p."end",
     substr(d.text, p.start + 1, p."end" - p.start), d.title, d.date, d.source, d.language"""
 
@@ -53,56 +73,157 @@ class StoredPassage:
     language: str
 
 
-def write_store(
-    path: Path,
-    documents: Iterable[Document],
-    passages: Iterable[tuple[Passage, bytes]],
-    sentences: Iterable[tuple[int, int, int, bytes]] = (),
-) -> None:
-    """Write a new store at `path` (which must not exist) with passages numbered from 0.
+@dataclass(frozen=True)
+class State:
+    """What one generation of the index is: its number, its segments, the next free ids, and
+    the vocabulary size it keeps for translation."""
 
-    `sentences` are (passage id, start, end, embedding hash), numbered from 0 in that order.
-    """
-    con = sqlite3.connect(path)
+    generation: int
+    segments: list[str]
+    next_passage: int
+    next_sentence: int
+    vocabulary_size: int
+
+    def rows(self) -> list[tuple[str, str]]:
+        return [
+            ("generation", str(self.generation)),
+            ("segments", json.dumps(self.segments)),
+            ("next_passage", str(self.next_passage)),
+            ("next_sentence", str(self.next_sentence)),
+            ("vocabulary_size", str(self.vocabulary_size)),
+        ]
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[str, str]]) -> State:
+        values = dict(rows)
+        return cls(
+            generation=int(values["generation"]),
+            segments=list(json.loads(values["segments"])),
+            next_passage=int(values["next_passage"]),
+            next_sentence=int(values["next_sentence"]),
+            vocabulary_size=int(values["vocabulary_size"]),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A generation as the store has it: its state, the ids its segments hold but that are
+    removed (left out of searches until a merge drops them), and how many passages and
+    sentences are live."""
+
+    state: State
+    removed_passages: np.ndarray
+    removed_sentences: np.ndarray
+    passages: int
+    sentences: int
+
+
+@dataclass(frozen=True)
+class Removals:
+    """The change to the `removed` table: ids removed that the new segments still hold, and
+    ids no segment holds any more."""
+
+    passages: np.ndarray
+    sentences: np.ndarray
+    dropped_passages: np.ndarray
+    dropped_sentences: np.ndarray
+
+
+@dataclass(frozen=True)
+class NewPassage:
+    """A passage to store: its id, offsets and embedding hash, and its sentences as
+    (sentence id, start, end, embedding hash)."""
+
+    id: int
+    passage: Passage
+    embed_hash: bytes
+    sentences: list[tuple[int, int, int, bytes]]
+
+
+def word_counts(texts: Iterable[tuple[str, str]]) -> Counter[tuple[str, str]]:
+    """(language, word) -> how many times the vocabulary counts it in these (text, language)."""
+    from rag.indexing.translation import vocabulary_words
+
+    counts: Counter[tuple[str, str]] = Counter()
+    for text, language in texts:
+        counts.update((language, w) for w in vocabulary_words(text, language))
+    return counts
+
+
+def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+    if read_only:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")  # a commit that returned survives a crash
+    con.execute("PRAGMA busy_timeout=10000")
+    return con
+
+
+def create_store(path: Path) -> None:
+    """A new, empty store at `path` (which must not exist)."""
+    con = _connect(path, read_only=False)
     try:
         con.executescript(SCHEMA)
-        con.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((d.id, d.title, d.date, d.language, d.source, d.url, d.text) for d in documents),
-        )
-        con.executemany(
-            "INSERT INTO passages VALUES (?, ?, ?, ?, ?)",
-            ((i, p.doc_id, p.start, p.end, h) for i, (p, h) in enumerate(passages)),
-        )
-        con.executemany(
-            "INSERT INTO sentences VALUES (?, ?, ?, ?, ?)",
-            ((i, *sentence) for i, sentence in enumerate(sentences)),
-        )
-        con.commit()
     finally:
         con.close()
 
 
 class ChunkStore:
-    """Read-only access to a store, safe to share between threads (one connection each)."""
+    """Access to a store, safe to share between threads (one connection each). Reads see the
+    latest committed change; writes go through `StoreWriter`."""
 
     def __init__(self, path: Path):
         self.path = path
         self._local = threading.local()
-        self._connect().execute("SELECT count(*) FROM passages").fetchone()
+        self._connect().execute("SELECT count(*) FROM state").fetchone()
 
     def _connect(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            con = _connect(self.path, read_only=True)
             self._local.con = con
         return con
+
+    def snapshot(self) -> Snapshot:
+        """The state, what its segments hold that is removed, and the counts of live
+        passages and sentences, read in one transaction (so that they agree)."""
+        con = self._connect()
+        con.execute("BEGIN")
+        try:
+            state = State.of(con.execute("SELECT key, value FROM state"))
+            removed: dict[str, list[int]] = {"passage": [], "sentence": []}
+            for kind, i in con.execute("SELECT kind, id FROM removed"):
+                removed[kind].append(i)
+            passages = con.execute("SELECT count(*) FROM passages").fetchone()[0]
+            sentences = con.execute("SELECT count(*) FROM sentences").fetchone()[0]
+        finally:
+            con.execute("COMMIT")
+        return Snapshot(
+            state,
+            np.asarray(sorted(removed["passage"]), dtype=np.int64),
+            np.asarray(sorted(removed["sentence"]), dtype=np.int64),
+            int(passages),
+            int(sentences),
+        )
+
+    def generation(self) -> int:
+        row = self._connect().execute("SELECT value FROM state WHERE key = 'generation'")
+        return int(row.fetchone()[0])
 
     def count_passages(self) -> int:
         return int(self._connect().execute("SELECT count(*) FROM passages").fetchone()[0])
 
+    def count_sentences(self) -> int:
+        return int(self._connect().execute("SELECT count(*) FROM sentences").fetchone()[0])
+
+    def count_documents(self) -> int:
+        return int(self._connect().execute("SELECT count(*) FROM documents").fetchone()[0])
+
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
-        if not ids:
+        """The stored passages of `ids`; an id removed since the caller found it is left out."""
+        if not len(ids):
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._connect().execute(
@@ -138,15 +259,21 @@ class ChunkStore:
         )
         return [row[0] for row in rows]
 
-    def hashes(self, table: str = "passages") -> dict[bytes, int]:
-        """Embedding-input hash -> a passage (or sentence) id that has it, for reusing vectors."""
+    def hashes(self, table: str, wanted: Sequence[bytes]) -> dict[bytes, int]:
+        """Embedding-input hash -> a passage (or sentence) id that has it, of the `wanted`
+        hashes the store knows (for reusing vectors)."""
         if table not in ("passages", "sentences"):
             raise ValueError(table)
-        rows = self._connect().execute(f"SELECT embed_hash, min(id) FROM {table} GROUP BY 1")
-        return {bytes(h): i for h, i in rows}
-
-    def count_sentences(self) -> int:
-        return int(self._connect().execute("SELECT count(*) FROM sentences").fetchone()[0])
+        found: dict[bytes, int] = {}
+        for at in range(0, len(wanted), 500):
+            part = list(wanted[at : at + 500])
+            rows = self._connect().execute(
+                f"SELECT embed_hash, min(id) FROM {table} "
+                f"WHERE embed_hash IN ({','.join('?' * len(part))}) GROUP BY 1",
+                part,
+            )
+            found.update((bytes(h), i) for h, i in rows)
+        return found
 
     def sentences_of(self, passage_ids: Sequence[int]) -> dict[int, list[tuple[int, int, int]]]:
         """Passage id -> its sentences as (sentence id, start, end), in text order."""
@@ -160,6 +287,63 @@ class ChunkStore:
         for pid, sid, start, end in rows:
             found.setdefault(pid, []).append((sid, start, end))
         return found
+
+    def vocabulary_words(self, size: int) -> dict[str, list[str]]:
+        """Each language's `size` most frequent words (ties by word)."""
+        con = self._connect()
+        languages = [row[0] for row in con.execute("SELECT DISTINCT language FROM words")]
+        found: dict[str, list[str]] = {}
+        for language in sorted(languages):
+            rows = con.execute(
+                "SELECT word FROM words WHERE language = ? AND count > 0 "
+                "ORDER BY count DESC, word LIMIT ?",
+                (language, size),
+            ).fetchall()
+            if rows:
+                found[language] = [w for (w,) in rows]
+        return found
+
+    def vocabulary(self, size: int) -> dict[str, tuple[list[str], np.ndarray]]:
+        """Each language's `size` most frequent words (ties by word) and their vectors."""
+        con = self._connect()
+        languages = [row[0] for row in con.execute("SELECT DISTINCT language FROM words")]
+        found: dict[str, tuple[list[str], np.ndarray]] = {}
+        for language in sorted(languages):
+            rows = con.execute(
+                "SELECT word, vector FROM words WHERE language = ? AND count > 0 "
+                "ORDER BY count DESC, word LIMIT ?",
+                (language, size),
+            ).fetchall()
+            if not rows:
+                continue
+            vectors = np.stack([np.frombuffer(v, np.float16) for _, v in rows])
+            found[language] = ([w for w, _ in rows], vectors.astype(np.float32))
+        return found
+
+    def word_vectors(
+        self, wanted: Sequence[tuple[str, str]] | None = None
+    ) -> dict[tuple[str, str], np.ndarray]:
+        """(language, word) -> vector, of the `wanted` words (or of all) the store has
+        embedded; a word keeps its vector when no document uses it any more."""
+        if wanted is None:
+            rows = (
+                self._connect()
+                .execute("SELECT language, word, vector FROM words WHERE vector IS NOT NULL")
+                .fetchall()
+            )
+        else:
+            rows = []
+            for language, word in wanted:
+                rows += (
+                    self._connect()
+                    .execute(
+                        "SELECT language, word, vector FROM words WHERE language = ? AND word = ? "
+                        "AND vector IS NOT NULL",
+                        (language, word),
+                    )
+                    .fetchall()
+                )
+        return {(lang, w): np.frombuffer(v, np.float16).astype(np.float32) for lang, w, v in rows}
 
     def documents(self) -> list[DocumentSummary]:
         rows = self._connect().execute(
@@ -182,3 +366,144 @@ class ChunkStore:
 
     def document_ids(self) -> set[str]:
         return {row[0] for row in self._connect().execute("SELECT id FROM documents")}
+
+    def corpus_fingerprint(self) -> str:
+        rows = self._connect().execute("SELECT id, fingerprint FROM documents")
+        return fingerprint_of(rows)
+
+    def vocabulary_count(self, size: int) -> int:
+        """How many words the vocabulary keeps, all languages together."""
+        rows = self._connect().execute(
+            "SELECT count(*) FROM words WHERE count > 0 GROUP BY language"
+        )
+        return sum(min(n, size) for (n,) in rows)
+
+    def fingerprints(
+        self, doc_ids: Sequence[str] | None = None
+    ) -> dict[str, tuple[str, str | None]]:
+        """Document id -> (fingerprint of its content, the file it was read from or None), of
+        `doc_ids` (those the store has) or of every document."""
+        con = self._connect()
+        if doc_ids is None:
+            rows = con.execute("SELECT id, fingerprint, origin FROM documents").fetchall()
+        else:
+            rows = []
+            for at in range(0, len(doc_ids), 500):
+                part = list(doc_ids[at : at + 500])
+                rows += con.execute(
+                    "SELECT id, fingerprint, origin FROM documents "
+                    f"WHERE id IN ({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+        return {doc_id: (fp, origin) for doc_id, fp, origin in rows}
+
+    def passages_of(self, doc_ids: Sequence[str]) -> list[tuple[int, str, str]]:
+        """(passage id, text, language) of every passage of these documents."""
+        if not doc_ids:
+            return []
+        marks = ",".join("?" * len(doc_ids))
+        rows = self._connect().execute(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id "
+            f"WHERE d.id IN ({marks}) ORDER BY p.id",
+            list(doc_ids),
+        )
+        return [(row[0], row[4], row[8]) for row in rows]
+
+
+class StoreWriter:
+    """The one connection that changes a store; `commit` applies a whole change or nothing."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._con = _connect(path, read_only=False)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def commit(
+        self,
+        state: State,
+        removed: Sequence[str],
+        documents: Sequence[tuple[Document, str, str | None]],
+        passages: Sequence[NewPassage],
+        words: Counter[tuple[str, str]],
+        embed_words: WordEmbedder,
+        removals: Removals | None = None,
+    ) -> None:
+        """In one transaction: remove the documents `removed` (and their passages and
+        sentences), insert `documents` (document, fingerprint, origin) and their `passages`,
+        add `words` (negative counts remove), embed with `embed_words` the words of the kept
+        vocabulary that have no vector yet, apply `removals`, and write `state`."""
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if removed:
+                marks = ",".join("?" * len(removed))
+                con.execute(
+                    "DELETE FROM sentences WHERE passage_id IN "
+                    f"(SELECT id FROM passages WHERE doc_id IN ({marks}))",
+                    list(removed),
+                )
+                con.execute(f"DELETE FROM passages WHERE doc_id IN ({marks})", list(removed))
+                con.execute(f"DELETE FROM documents WHERE id IN ({marks})", list(removed))
+            con.executemany(
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (d.id, d.title, d.date, d.language, d.source, d.url, d.text, fp, origin)
+                    for d, fp, origin in documents
+                ),
+            )
+            con.executemany(
+                "INSERT INTO passages VALUES (?, ?, ?, ?, ?)",
+                ((p.id, p.passage.doc_id, p.passage.start, p.passage.end, p.embed_hash)
+                 for p in passages),
+            )  # fmt: skip
+            con.executemany(
+                "INSERT INTO sentences VALUES (?, ?, ?, ?, ?)",
+                ((sid, p.id, a, b, h) for p in passages for sid, a, b, h in p.sentences),
+            )
+            con.executemany(
+                "INSERT INTO words (language, word, count) VALUES (?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                ((lang, w, n) for (lang, w), n in sorted(words.items()) if n),
+            )
+            if removals is not None:
+                for kind, marked, dropped in (
+                    ("passage", removals.passages, removals.dropped_passages),
+                    ("sentence", removals.sentences, removals.dropped_sentences),
+                ):
+                    con.executemany(
+                        "INSERT OR IGNORE INTO removed VALUES (?, ?)",
+                        ((kind, int(i)) for i in marked),
+                    )
+                    con.executemany(
+                        "DELETE FROM removed WHERE kind = ? AND id = ?",
+                        ((kind, int(i)) for i in dropped),
+                    )
+            self._embed_vocabulary(state.vocabulary_size, embed_words)
+            con.executemany("INSERT OR REPLACE INTO state VALUES (?, ?)", state.rows())
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def _embed_vocabulary(
+        self,
+        size: int,
+        embed_words: WordEmbedder,
+    ) -> None:
+        con = self._con
+        missing: list[tuple[str, str]] = []
+        for (language,) in con.execute("SELECT DISTINCT language FROM words").fetchall():
+            missing += con.execute(
+                "SELECT language, word FROM (SELECT language, word, vector FROM words "
+                "WHERE language = ? AND count > 0 ORDER BY count DESC, word LIMIT ?) "
+                "WHERE vector IS NULL",
+                (language, size),
+            ).fetchall()
+        if missing:
+            vectors = np.asarray(embed_words(missing), dtype=np.float16)
+            con.executemany(
+                "UPDATE words SET vector = ? WHERE language = ? AND word = ?",
+                ((v.tobytes(), lang, w) for (lang, w), v in zip(missing, vectors, strict=True)),
+            )

@@ -4,40 +4,41 @@ BM25 cannot match an English question to French text. The embedder puts French a
 one vector space, so each question word that the corpus does not use is replaced by its nearest
 words of the corpus's vocabulary ("seminar" -> "séminaire", "training" -> "formation"), kept
 only when they are close enough. The index holds the vocabulary of each of its languages with
-the words' vectors (`vocabulary.json`, `vocabulary.npy`), embedded when it is built.
+the words' vectors, in its store: every word's count is kept there, so that the vocabulary
+after any sequence of changes is the one a build from nothing would pick, and a word is
+embedded when it first enters the vocabulary.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from rag.indexing.embedders import Embedder
 from rag.indexing.lexical import content_words, stem
 
-WORDS = "vocabulary.json"
-VECTORS = "vocabulary.npy"
 MIN_WORD_LENGTH = 3
 CACHED_WORDS = 20_000  # question words whose vectors a loaded index keeps (about 40 MB)
+
+
+def vocabulary_words(text: str, language: str) -> list[str]:
+    """The words of `text` that the vocabulary counts: no stop words, numbers or words shorter
+    than three letters."""
+    return [w for w in content_words(text, language) if w.isalpha() and len(w) >= MIN_WORD_LENGTH]
 
 
 def vocabulary(
     texts: Sequence[str], languages: Sequence[str], max_words: int
 ) -> dict[str, list[str]]:
-    """The words of `texts` by language, most frequent first, at most `max_words` each.
-    Stop words, numbers and words shorter than three letters are left out."""
+    """The words of `texts` by language, most frequent first (ties by word), at most
+    `max_words` each."""
     counts: dict[str, Counter[str]] = {}
     for text, language in zip(texts, languages, strict=True):
-        words = [
-            w for w in content_words(text, language) if w.isalpha() and len(w) >= MIN_WORD_LENGTH
-        ]
-        counts.setdefault(language, Counter()).update(words)
+        counts.setdefault(language, Counter()).update(vocabulary_words(text, language))
     return {
         language: [w for w, _ in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:max_words]]
         for language, c in sorted(counts.items())
@@ -72,14 +73,13 @@ class Lexicon:
         parts = [self.vectors[language] for language in self.words if len(self.words[language])]
         return np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
 
-    def save(self, folder: Path) -> None:
-        (folder / WORDS).write_text(json.dumps(self.words, ensure_ascii=False), encoding="utf-8")
-        np.save(folder / VECTORS, self.rows().astype(np.float16), allow_pickle=False)
-
     @classmethod
-    def load(cls, folder: Path) -> Lexicon:
-        words = json.loads((folder / WORDS).read_text(encoding="utf-8"))
-        return cls.from_rows(words, np.load(folder / VECTORS, allow_pickle=False))
+    def from_store(cls, vocabulary: dict[str, tuple[list[str], np.ndarray]]) -> Lexicon:
+        """The lexicon of a store's vocabulary (`ChunkStore.vocabulary`)."""
+        return cls(
+            {language: words for language, (words, _) in vocabulary.items()},
+            {language: np.ascontiguousarray(v) for language, (_, v) in vocabulary.items()},
+        )
 
     def translate(
         self,

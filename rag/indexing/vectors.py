@@ -1,7 +1,10 @@
 """The dense index: FAISS, inner product over L2-normalised vectors (cosine similarity).
 
-The index type follows the corpus size: exact search below `exact_threshold` passages, HNSW
-above it, or whatever `faiss_index` asks for ("flat", "hnsw", "ivf").
+Each segment has its own FAISS index, whose ids (`IndexIDMap2`) are passage ids. The main
+segment's type follows the corpus size: exact search below `exact_threshold` passages, HNSW
+above it, or whatever `faiss_index` asks for ("flat", "hnsw", "ivf"); the segment of recent
+changes is always exact. HNSW cannot remove vectors, so a removed passage's vector stays in its
+segment until the next merge, and searches leave it out (an id selector).
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ def choose_kind(n_vectors: int, settings: Settings) -> str:
 
 
 class FaissVectorIndex:
-    """A FAISS index whose row numbers are passage ids."""
+    """One segment's FAISS index, keyed by passage id."""
 
     def __init__(self, index: Any, kind: str, settings: Settings):
         self.index = index
         self.kind = kind
         self._ef_search = settings.hnsw_ef_search
         self._nprobe = settings.ivf_nprobe
+        self.ids = np.sort(faiss.vector_to_array(index.id_map)).astype(np.int64)
 
     @property
     def dimension(self) -> int:
@@ -42,36 +46,101 @@ class FaissVectorIndex:
         return int(self.index.ntotal)
 
     @classmethod
-    def build(cls, vectors: np.ndarray, settings: Settings) -> FaissVectorIndex:
+    def build(
+        cls, vectors: np.ndarray, ids: np.ndarray, settings: Settings, kind: str | None = None
+    ) -> FaissVectorIndex:
         n, dim = vectors.shape
-        kind = choose_kind(n, settings)
-        index: Any
+        kind = kind or choose_kind(n, settings)
+        inner: Any
         if kind == "flat":
-            index = faiss.IndexFlatIP(dim)
+            inner = faiss.IndexFlatIP(dim)
         elif kind == "hnsw":
-            index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = max(40, 2 * settings.hnsw_m)
+            inner = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = max(40, 2 * settings.hnsw_m)
         else:
             nlist = max(1, min(int(4 * math.sqrt(n)), n // 39 or 1))
             quantizer = faiss.IndexFlatIP(dim)
-            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            index.train(vectors)
-        index.add(vectors)
+            inner = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            inner.train(vectors)
+        index = faiss.IndexIDMap2(inner)
+        if n:
+            index.add_with_ids(
+                np.ascontiguousarray(vectors, np.float32), np.asarray(ids, dtype=np.int64)
+            )
+        if kind == "ivf":
+            inner.make_direct_map()
         return cls(index, kind, settings)
 
     def save(self, folder: Path) -> None:
         faiss.write_index(self.index, str(folder / FILE_NAME))
 
     @classmethod
-    def load(cls, folder: Path, kind: str, settings: Settings) -> FaissVectorIndex:
+    def load(cls, folder: Path, settings: Settings) -> FaissVectorIndex:
         index = faiss.read_index(str(folder / FILE_NAME), faiss.IO_FLAG_MMAP)
-        return cls(index, kind, settings)
+        wrapper: Any = faiss.downcast_index(index)
+        inner = faiss.downcast_index(wrapper.index)
+        if isinstance(inner, faiss.IndexIVF):
+            inner.make_direct_map()  # for reconstruct
+            return cls(index, "ivf", settings)
+        return cls(index, "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat", settings)
 
     def reconstruct(self, ids: Sequence[int]) -> np.ndarray:
-        """The stored vectors of `ids` (for reusing embeddings across rebuilds)."""
-        if self.kind == "ivf":
-            self.index.make_direct_map()
-        return np.asarray(self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64)))
+        """The stored vectors of `ids`, which this segment must hold."""
+        if not len(ids):
+            return np.empty((0, self.dimension), dtype=np.float32)
+        return np.stack([self.index.reconstruct(int(i)) for i in ids])
+
+    def search(self, query: np.ndarray, k: int, selector: Any = None) -> list[tuple[int, float]]:
+        params: Any
+        api: Any = faiss  # the SWIG classes take keyword arguments that faiss's stubs miss
+        if self.kind == "hnsw":
+            params = api.SearchParametersHNSW(sel=selector, efSearch=max(self._ef_search, k))
+        elif self.kind == "ivf":
+            params = api.SearchParametersIVF(sel=selector, nprobe=self._nprobe)
+        else:
+            params = api.SearchParameters(sel=selector) if selector else None
+        k = min(k, len(self))
+        if k == 0:
+            return []
+        scores, ids = self.index.search(query.reshape(1, -1).astype(np.float32), k, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+
+class VectorIndex:
+    """The dense index over all segments: a search asks each segment for its best live
+    passages and keeps the best of all."""
+
+    def __init__(self, segments: Sequence[FaissVectorIndex], live: np.ndarray, kind: str):
+        self.segments = list(segments)
+        self.kind = kind  # the main segment's
+        self._live = live
+        # The ids each segment holds that are removed: left out of every search.
+        self._dead = [seg.ids[~np.isin(seg.ids, live)] for seg in self.segments]
+
+    @property
+    def dimension(self) -> int:
+        return self.segments[0].dimension if self.segments else 0
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def _holder(self, ids: np.ndarray) -> np.ndarray:
+        """The number of the segment that holds each of `ids` (-1 for none)."""
+        where = np.full(len(ids), -1)
+        for n, seg in enumerate(self.segments):
+            where[np.isin(ids, seg.ids)] = n
+        return where
+
+    def reconstruct(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of `ids` (for reusing embeddings, and for exact scores)."""
+        wanted = np.asarray(ids, dtype=np.int64)
+        out = np.zeros((len(wanted), self.dimension), dtype=np.float32)
+        where = self._holder(wanted)
+        for n, seg in enumerate(self.segments):
+            mine = np.flatnonzero(where == n)
+            if len(mine):
+                out[mine] = seg.reconstruct(wanted[mine].tolist())
+        return out
 
     def scores(self, query: np.ndarray, ids: Sequence[int]) -> np.ndarray:
         """Exact cosine of `query` with the stored vectors of `ids`."""
@@ -82,16 +151,20 @@ class FaissVectorIndex:
     def search(
         self, query: np.ndarray, k: int, allowed: Sequence[int] | None = None
     ) -> list[tuple[int, float]]:
-        """The `k` nearest passages to one query vector, as (passage id, cosine), best first."""
-        selector = None if allowed is None else faiss.IDSelectorBatch(np.asarray(allowed, "int64"))
-        params: Any
-        api: Any = faiss  # the SWIG classes take keyword arguments that faiss's stubs miss
-        if self.kind == "hnsw":
-            params = api.SearchParametersHNSW(sel=selector, efSearch=max(self._ef_search, k))
-        elif self.kind == "ivf":
-            params = api.SearchParametersIVF(sel=selector, nprobe=self._nprobe)
-        else:
-            params = api.SearchParameters(sel=selector) if selector else None
-        k = min(k, len(self))
-        scores, ids = self.index.search(query.reshape(1, -1).astype(np.float32), k, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        """The `k` nearest live passages to one query vector, as (passage id, cosine), best
+        first; only passages of `allowed`, when given."""
+        found: list[tuple[int, float]] = []
+        wanted = None if allowed is None else np.asarray(allowed, dtype=np.int64)
+        for seg, dead in zip(self.segments, self._dead, strict=True):
+            selector: Any = None
+            if wanted is not None:
+                mine = wanted[np.isin(wanted, seg.ids) & ~np.isin(wanted, dead)]
+                if not len(mine):
+                    continue
+                selector = faiss.IDSelectorBatch(mine)
+            elif len(dead):
+                removed = faiss.IDSelectorBatch(dead)  # kept alive while the search runs
+                selector = faiss.IDSelectorNot(removed)
+            found += seg.search(query, k, selector)
+        found.sort(key=lambda hit: (-hit[1], hit[0]))
+        return found[:k]

@@ -128,7 +128,7 @@ def _html_page(raw: str) -> tuple[str, str | None, str | None]:
     return root.get_text("\n"), title or None, date
 
 
-def _document(doc_id: str, raw: str, source: Path, fields: dict[str, Any]) -> Document:
+def _document(doc_id: str, raw: str, source: Path | str, fields: dict[str, Any]) -> Document:
     page = clean_page(raw)
     if not page.text:
         raise _Unusable("no text left after cleaning")
@@ -184,6 +184,16 @@ def _file_documents(path: Path, decoded: dict[str, str]) -> Iterator[Document | 
     if suffix == ".jsonl":
         yield from _jsonl_documents(path, raw)
         return
+    try:
+        yield _parsed(path.stem, raw, suffix, path, {})
+    except _Unusable as exc:
+        yield Skipped(str(path), str(exc))
+
+
+def _parsed(
+    doc_id: str, raw: str, suffix: str, source: Path | str, given: dict[str, Any]
+) -> Document:
+    """The document of a file's text, read by its suffix; `given` fields win over the file's."""
     fields: dict[str, Any] = {}
     if suffix in (".html", ".htm"):
         raw, fields["title"], fields["date"] = _html_page(raw)
@@ -191,10 +201,37 @@ def _file_documents(path: Path, decoded: dict[str, str]) -> Iterator[Document | 
         heading = re.search(r"^#\s+(.+)$", raw, re.MULTILINE)
         fields["title"] = heading.group(1) if heading else None
         raw = _MD_HEADING.sub("", raw)
+    fields.update({k: v for k, v in given.items() if v})
+    return _document(doc_id, raw, source, fields)
+
+
+def parse_document(
+    doc_id: str,
+    data: bytes | str,
+    suffix: str = ".txt",
+    source: str = "api",
+    fields: dict[str, Any] | None = None,
+) -> tuple[Document, str]:
+    """One document from the bytes (or text) of an uploaded `.txt`, `.md` or `.html` file,
+    cleaned as a corpus file is, and the encoding it was read in. `fields` (title, date, url,
+    language) win over what the file gives. Raises CorpusError saying why it cannot be one."""
+    suffix = suffix.lower()
+    if suffix not in (".txt", ".md", ".html", ".htm"):
+        raise CorpusError(
+            f"a {suffix or 'suffix-less'} file cannot be a document; send .txt, .md or .html"
+        )
     try:
-        yield _document(path.stem, raw, path, fields)
+        raw, encoding = _decode(data) if isinstance(data, bytes) else (data, "utf_8")
+        _check_text(raw)
+        given = dict(fields or {})
+        if given.get("date"):
+            try:
+                given["date"] = parse_date(str(given["date"]))
+            except ValueError as exc:
+                raise _Unusable(str(exc)) from exc
+        return _parsed(doc_id, raw, suffix, source, given), encoding
     except _Unusable as exc:
-        yield Skipped(str(path), str(exc))
+        raise CorpusError(f"document {doc_id!r} cannot be indexed: {exc}") from exc
 
 
 def _load_metadata(corpus_dir: Path) -> dict[str, dict[str, str]]:
@@ -292,6 +329,45 @@ def read_corpus(corpus_dir: Path) -> CorpusReading:
     return CorpusReading(documents, skipped, decoded)
 
 
+def read_paths(paths: list[Path]) -> CorpusReading:
+    """The documents of files and folders (a folder is read as a corpus), as `read_corpus`
+    reads them. Raises CorpusError for a path that does not exist or is not a supported file,
+    for an id given twice, and when no document at all can be read."""
+    documents: list[Document] = []
+    skipped: list[Skipped] = []
+    decoded: dict[str, str] = {}
+    for path in paths:
+        if path.is_dir():
+            reading = read_corpus(path)
+            documents += reading.documents
+            skipped += reading.skipped
+            decoded.update(reading.decoded)
+        elif not path.exists():
+            raise CorpusError(f"{path} does not exist; give files or folders of documents")
+        elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise CorpusError(
+                f"{path} is not a document file; supported: {', '.join(SUPPORTED_SUFFIXES)}"
+            )
+        else:
+            for doc in _file_documents(path, decoded):
+                if isinstance(doc, Skipped):
+                    skipped.append(doc)
+                else:
+                    documents.append(doc)
+    seen: dict[str, str] = {}
+    for doc in documents:
+        if doc.id in seen:
+            raise CorpusError(
+                f"document id {doc.id!r} is given by both {seen[doc.id]} and {doc.source}; "
+                "a document's id is its file name without the extension, so rename one"
+            )
+        seen[doc.id] = doc.source
+    if not documents:
+        reasons = "; ".join(map(str, skipped[:5])) or "no text in any file"
+        raise CorpusError(f"no readable document in {', '.join(map(str, paths))} ({reasons})")
+    return CorpusReading(documents, skipped, decoded)
+
+
 def load_corpus(corpus_dir: Path) -> list[Document]:
     """The documents of `corpus_dir` (see `read_corpus`; skipped files are logged)."""
     reading = read_corpus(corpus_dir)
@@ -300,11 +376,23 @@ def load_corpus(corpus_dir: Path) -> list[Document]:
     return reading.documents
 
 
+def document_fingerprint(doc: Document) -> str:
+    """A hash of everything about a document that the index depends on."""
+    digest = hashlib.sha256()
+    for value in (doc.id, doc.title, doc.date or "", doc.language, doc.url or "", doc.text):
+        digest.update(value.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def fingerprint_of(fingerprints: Iterable[tuple[str, str]]) -> str:
+    """The fingerprint of a corpus whose documents have these (id, fingerprint)."""
+    digest = hashlib.sha256()
+    for doc_id, fingerprint in sorted(fingerprints):
+        digest.update(f"{doc_id}\0{fingerprint}\0".encode())
+    return digest.hexdigest()
+
+
 def corpus_fingerprint(documents: Iterable[Document]) -> str:
     """A hash of everything about the documents that the index depends on."""
-    digest = hashlib.sha256()
-    for doc in sorted(documents, key=lambda d: d.id):
-        for value in (doc.id, doc.title, doc.date or "", doc.language, doc.url or "", doc.text):
-            digest.update(value.encode())
-            digest.update(b"\0")
-    return digest.hexdigest()
+    return fingerprint_of((d.id, document_fingerprint(d)) for d in documents)

@@ -85,6 +85,7 @@ def _rank(
     if mode == "bm25" or vector is None:
         lexical = index.bm25.search(query, n, allowed)
         passages = index.store.passages([pid for pid, _ in lexical])
+        lexical = _found(lexical, passages)
         return with_document_context(lexical, _documents(passages), context), {}, passages
     weight_of_sentences = settings.sentence_weight
     dense = index.vectors.search(vector, n, allowed)
@@ -94,6 +95,7 @@ def _rank(
             scored = score_sentences(index, vector, [pid for pid, _ in dense])
             dense = pool(dense, scored, weight_of_sentences)
         passages = index.store.passages([pid for pid, _ in dense])
+        dense = _found(dense, passages)
         return with_document_context(dense, _documents(passages), context), scored, passages
     translated: list[str] = []
     if settings.translate_questions:
@@ -108,6 +110,8 @@ def _rank(
     lexical = index.bm25.search(lexical_scores, n, allowed)
     union = sorted({pid for pid, _ in dense} | {pid for pid, _ in lexical})
     passages = index.store.passages(union)
+    union = [pid for pid in union if pid in passages]
+    dense, lexical = _found(dense, passages), _found(lexical, passages)
     document_of = _documents(passages)
     if settings.fusion == "rrf":
         rankings = [
@@ -122,7 +126,7 @@ def _rank(
     if weight_of_sentences:
         sentences = score_sentences(index, vector, union)
         dense_all = pool(dense_all, sentences, weight_of_sentences)
-    lexical_all = [(pid, float(lexical_scores[pid])) for pid in union]
+    lexical_all = list(zip(union, lexical_scores.of(union).tolist(), strict=True))
     same = settings.bm25_weight
     other = same * settings.cross_language_bm25_factor
 
@@ -140,9 +144,31 @@ def _rank(
     )
 
 
+def _found(
+    hits: list[tuple[int, float]], passages: dict[int, StoredPassage]
+) -> list[tuple[int, float]]:
+    """`hits` but those the store no longer has: the store sees changes committed after the
+    segments were loaded, so a passage removed since is left out."""
+    return [hit for hit in hits if hit[0] in passages]
+
+
 def _documents(passages: dict[int, StoredPassage]) -> dict[int, str]:
     """The document id of each passage, for `document_weight`."""
     return {pid: p.doc_id for pid, p in passages.items()}
+
+
+def in_text_order(
+    ranked: Sequence[tuple[int, float]], passages: dict[int, StoredPassage]
+) -> list[tuple[int, float]]:
+    """`ranked` with ties (to 6 decimals, as answers show scores) in document and text order,
+    not in the order the passages were added: an index changed in place ranks as one built
+    from nothing."""
+
+    def key(hit: tuple[int, float]) -> tuple[float, str, int]:
+        p = passages[hit[0]]
+        return -round(hit[1], 6), p.doc_id, p.start
+
+    return sorted(ranked, key=key)
 
 
 def without_overlaps(
@@ -184,6 +210,7 @@ def search(
     vector = index.embedder.encode_queries([query])[0] if needs_vector else None
     ranked, sentences, passages = _rank(index, query, vector, mode, n, allowed, language)
     passages.update(index.store.passages([pid for pid, _ in ranked if pid not in passages]))
+    ranked = in_text_order(_found(ranked, passages), passages)
     kept = without_overlaps(ranked, passages, k)
     if highlight and vector is not None:
         missing = [p.id for p, _ in kept if p.id not in sentences]

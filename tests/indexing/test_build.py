@@ -1,4 +1,6 @@
 import json
+import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -40,7 +42,28 @@ class InterruptedEmbedder(CountingEmbedder):
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+    """Every file under `folder` (the store's temporary WAL files aside), by relative path."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.endswith(("-wal", "-shm"))
+    }
+
+
+def _names(folder: Path) -> list[str]:
+    """What `folder` holds, but the index's write lock (a file kept beside it)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
+
+
+def _main(index_dir: Path) -> Path:
+    return next((index_dir / "segments").glob("*-main"))
+
+
+def _sql(index_dir: Path, statement: str) -> None:
+    con = sqlite3.connect(index_dir / "chunks.sqlite")
+    with con:
+        con.execute(statement)
+    con.close()
 
 
 def test_manifest_says_how_the_index_was_built(built_index_dir: Path) -> None:
@@ -52,11 +75,13 @@ def test_manifest_says_how_the_index_was_built(built_index_dir: Path) -> None:
     assert manifest["chunking"] == {"size": settings.chunk_size, "overlap": settings.chunk_overlap}
     assert manifest["documents"] == 5 and manifest["passages"] > 5
     assert manifest["sentences"] > manifest["passages"]
-    assert manifest["vector_index"] == "flat" and manifest["format_version"] == 3
+    assert manifest["vector_index"] == "flat" and manifest["format_version"] == 4
     assert manifest["vocabulary"] > 500  # the French words of the five articles
     assert len(manifest["corpus_fingerprint"]) == 64 and manifest["built_at"]
-    files = {"vectors.faiss", "chunks.sqlite", "bm25", "sentences.npy", "vocabulary.json"}
-    assert files | {"vocabulary.npy", MANIFEST} <= {p.name for p in built_index_dir.iterdir()}
+    assert {"chunks.sqlite", "segments", MANIFEST} <= {p.name for p in built_index_dir.iterdir()}
+    (segment,) = (built_index_dir / "segments").iterdir()  # one segment, of generation 1
+    files = {"vectors.faiss", "terms.json", "term_counts.npz", "sentences.npy", "sentence_ids.npy"}
+    assert segment.name == "00000001-main" and {p.name for p in segment.iterdir()} == files
 
 
 def test_rebuilding_an_unchanged_corpus_embeds_nothing(tmp_path: Path) -> None:
@@ -112,25 +137,16 @@ def test_missing_index(tmp_path: Path) -> None:
     [
         (lambda d: (d / MANIFEST).unlink(), "no manifest.json"),
         (lambda d: (d / MANIFEST).write_text("{garbage"), "cannot be read"),
-        (lambda d: (d / "vectors.faiss").write_bytes(b"\0" * 64), "damaged"),
+        (lambda d: (_main(d) / "vectors.faiss").write_bytes(b"\0" * 64), "damaged"),
         (lambda d: (d / "chunks.sqlite").write_bytes(b"not a database" * 100), "damaged"),
-        (lambda d: (d / "bm25" / "vocab.index.json").unlink(), "damaged"),
-        (lambda d: (d / "sentences.npy").write_bytes(b"\x93NUMPY garbage"), "damaged"),
-        (lambda d: (d / "sentences.npy").unlink(), "damaged"),
-        (lambda d: (d / "vocabulary.json").write_text("[garbage"), "damaged"),
-        (lambda d: (d / "vocabulary.npy").unlink(), "damaged"),
-        (
-            lambda d: (d / MANIFEST).write_text(
-                (d / MANIFEST).read_text().replace('"vocabulary": ', '"vocabulary": 1')
-            ),
-            "inconsistent",
-        ),
-        (
-            lambda d: (d / MANIFEST).write_text(
-                (d / MANIFEST).read_text().replace('"passages": ', '"passages": 1')
-            ),
-            "inconsistent",
-        ),
+        (lambda d: (_main(d) / "terms.json").write_text("[garbage"), "damaged"),
+        (lambda d: (_main(d) / "term_counts.npz").unlink(), "damaged"),
+        (lambda d: (_main(d) / "sentences.npy").write_bytes(b"\x93NUMPY garbage"), "damaged"),
+        (lambda d: (_main(d) / "sentence_ids.npy").unlink(), "damaged"),
+        (lambda d: shutil.rmtree(_main(d)), "a segment its state names is missing"),
+        (lambda d: _sql(d, "UPDATE words SET vector = x'00'"), "damaged"),
+        (lambda d: _sql(d, "DELETE FROM state WHERE key = 'segments'"), "damaged"),
+        (lambda d: _sql(d, "INSERT INTO passages VALUES (9999, 'x', 0, 1, x'00')"), "inconsistent"),
     ],
 )
 def test_corrupt_index_is_a_clear_error(
@@ -160,7 +176,7 @@ def test_interrupted_build_leaves_the_previous_index_whole(
     with pytest.raises(KeyboardInterrupt):
         write_index(docs, index_dir, Settings(), InterruptedEmbedder(batch_size=2))
     assert _files(index_dir) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]  # no temporary folder left
+    assert _names(tmp_path) == ["index"]  # no temporary folder left
     assert load_index(index_dir, Settings()).manifest.passages > 0
 
 
@@ -180,7 +196,7 @@ def test_killed_build_leaves_the_previous_index_and_the_next_build_cleans_up(
         from rag.config import Settings
         def killed(*args, **kwargs):
             os.kill(os.getpid(), signal.SIGKILL)
-        rag.indexing.build.BM25Index.build = killed  # die after the FAISS file is written
+        rag.indexing.build.create_store = killed  # die after the segment is written
         rag.indexing.build.build_index(Settings(
             corpus_dir={str(CORPUS)!r}, index_dir={str(index_dir)!r},
             chunk_size=300, chunk_overlap=50,
@@ -189,12 +205,13 @@ def test_killed_build_leaves_the_previous_index_and_the_next_build_cleans_up(
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
     assert proc.returncode == -9, proc.stderr.decode()
     leftovers = [p for p in tmp_path.iterdir() if p.name != "index"]
-    assert len(leftovers) == 1 and (leftovers[0] / "vectors.faiss").exists()
+    leftovers = [p for p in leftovers if not p.name.endswith(".lock")]
+    assert len(leftovers) == 1 and (_main(leftovers[0]) / "vectors.faiss").exists()
     assert _files(index_dir) == before
     assert load_index(index_dir, Settings()).manifest.chunking.size == TUNINGS["use-m3"].chunk_size
 
     build_index(Settings(corpus_dir=CORPUS, index_dir=index_dir, chunk_size=300, chunk_overlap=50))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+    assert _names(tmp_path) == ["index"]
     assert load_index(index_dir, Settings()).manifest.chunking.size == 300
 
 
@@ -309,4 +326,4 @@ def test_builds_killed_at_random_moments_always_leave_an_index_that_opens(
     print(f"seed {seed}: (chunk size after each kill, finished) {sizes}")
     # The next build completes and clears whatever the killed ones left behind.
     build_index(Settings(corpus_dir=CORPUS, index_dir=index_dir))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+    assert _names(tmp_path) == ["index"]

@@ -1,8 +1,15 @@
 import math
 
+import numpy as np
 import pytest
 
-from rag.indexing.lexical import BM25Index, analyze_passage, analyze_query
+from rag.indexing.lexical import (
+    BM25Index,
+    TermCounts,
+    analyze_passage,
+    analyze_passages,
+    analyze_query,
+)
 
 
 def test_passages_are_stemmed_in_their_language() -> None:
@@ -32,9 +39,9 @@ def test_scores_match_the_bm25_formula() -> None:
 
 def test_allowed_mask_and_save_load(tmp_path) -> None:
     texts = ["la ville de Tunis", "la ville de Rabat", "le sport"]
-    index = BM25Index.build(texts, ["fr"] * 3)
-    index.save(tmp_path)
-    loaded = BM25Index.load(tmp_path)
+    ids = np.arange(3)
+    TermCounts.build(ids, analyze_passages(texts, ["fr"] * 3)).save(tmp_path)
+    loaded = BM25Index([TermCounts.load(tmp_path)], ids)
     assert {i for i, _ in loaded.search("ville", 5)} == {0, 1}
     assert [i for i, _ in loaded.search("ville", 5, allowed=[1, 2])] == [1]
     assert loaded.search("inconnu", 5) == []
@@ -56,6 +63,6 @@ def test_interrogatives_are_dropped_from_questions_only() -> None:
 
 def test_extra_terms_add_to_the_question() -> None:
     index = BM25Index.build(["la ville de Tunis", "le séminaire de Rabat"], ["fr"] * 2)
-    plain = index.scores("seminar in Rabat")
-    more = index.scores("seminar in Rabat", ["seminair"])
+    plain = index.scores("seminar in Rabat").of([0, 1])
+    more = index.scores("seminar in Rabat", ["seminair"]).of([0, 1])
     assert more[1] > plain[1] > 0 and more[0] == plain[0] == 0

@@ -45,14 +45,17 @@ def test_a_higher_similarity_floor_keeps_fewer_translations(default_index: Index
     assert "format" in strict  # training -> formation(s)
 
 
-def test_save_and_load_keep_words_and_vectors(tmp_path) -> None:
-    rng = np.random.default_rng(0)
-    words = {"en": ["city"], "fr": ["ville", "maire"]}
-    rows = rng.normal(size=(3, 4)).astype(np.float32)
-    Lexicon.from_rows(words, rows).save(tmp_path)
-    loaded = Lexicon.load(tmp_path)
-    assert loaded.words == words
-    assert np.allclose(loaded.vectors["fr"], rows[1:], atol=1e-2)  # stored as float16
+def test_the_stored_vocabulary_is_the_one_the_texts_give(default_index: Index) -> None:
+    """The store keeps every word's count; its vocabulary is `vocabulary()` of the passages."""
+    store = default_index.store
+    passages = store.passages(store.passage_ids())
+    ordered = [passages[i] for i in sorted(passages)]
+    size = default_index.settings.vocabulary_size
+    expected = vocabulary([p.text for p in ordered], [p.language for p in ordered], size)
+    assert default_index.lexicon.words == expected
+    some = expected["fr"][:5]
+    fresh = default_index.embedder.encode_passages(some)
+    assert np.allclose(default_index.lexicon.vectors["fr"][:5], fresh, atol=1e-2)  # float16
 
 
 def test_translation_lifts_an_english_question_over_french_text(default_index: Index) -> None:

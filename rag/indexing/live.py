@@ -1,0 +1,95 @@
+"""The current generation of an index, for a process that serves it while others change it.
+
+A `LiveIndex` holds one loaded generation. A thread polls the store's state (a fresh read-only
+connection, so that a rebuild's new folder is seen too) every `poll_seconds`; when the
+generation changed, it loads the new one beside the old, sharing the segments they have in
+common, and swaps it in. A request takes `current` once and answers from that generation
+whole: nothing it reads is removed under it (a removed segment's files stay mapped while
+used), so a switch fails no request.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+
+from rag.config import Settings
+from rag.errors import RagError
+from rag.indexing.index import Index, load_index
+from rag.indexing.manifest import MANIFEST, STORE
+
+log = logging.getLogger(__name__)
+
+
+def generation_at(index: Index) -> tuple[int, int] | None:
+    """The committed generation of the folder `index` was loaded from, with its manifest's
+    inode (a rebuild is a new folder), or None if it cannot be read now."""
+    try:
+        con = sqlite3.connect(f"file:{index.path / STORE}?mode=ro", uri=True)
+        try:
+            row = con.execute("SELECT value FROM state WHERE key = 'generation'").fetchone()
+        finally:
+            con.close()
+        return int(row[0]), (index.path / MANIFEST).stat().st_ino
+    except (sqlite3.Error, OSError, TypeError, ValueError):
+        return None
+
+
+class LiveIndex:
+    def __init__(
+        self,
+        index: Index,
+        settings: Settings,
+        poll_seconds: float = 0.2,
+        on_change: Callable[[Index], None] | None = None,
+    ):
+        self._index = index
+        self._settings = settings
+        self._seen = generation_at(index)
+        self._poll = poll_seconds
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def current(self) -> Index:
+        return self._index
+
+    def refresh(self) -> bool:
+        """Load the folder's generation if it is not the one held; whether it was."""
+        with self._lock:
+            seen = generation_at(self._index)
+            if seen is None or seen == self._seen:
+                return False
+            old = self._index
+            try:
+                new = load_index(old.path, self._settings, old.embedder, previous=old)
+            except RagError as exc:  # a rebuild between its renames, say: try again later
+                log.warning("index at %s not reloaded: %s", old.path, exc)
+                return False
+            self._index, self._seen = new, seen
+        log.info("index at %s: generation %d -> %d", new.path, old.generation, new.generation)
+        if self._on_change:
+            self._on_change(new)
+        return True
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="index-reload", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll):
+            try:
+                self.refresh()
+            except Exception:  # the thread must outlive any one failed reload
+                log.exception("reloading the index at %s failed", self._index.path)
