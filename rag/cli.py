@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -18,6 +18,9 @@ from rich.text import Text
 
 from rag.config import Settings
 from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from rag.indexing.updates import UpdateReport
 
 app = typer.Typer(
     help="Ask questions in French or English over a corpus of articles.",
@@ -115,12 +118,18 @@ def index_command(
         int | None, typer.Option(help="embedding actors [the cluster's CPUs]")
     ] = None,
     ray_batch_size: Annotated[int | None, typer.Option(help="texts per Ray task [256]")] = None,
+    rebuild: Annotated[
+        bool, typer.Option(help="build from nothing instead of applying the differences")
+    ] = False,
 ) -> None:
-    """Build the index of a corpus folder (unchanged passages are not embedded again).
+    """Bring the index up to date with a corpus folder, or build it.
 
+    Only the differences are applied: new files are added, changed ones replaced, and the
+    documents of deleted files removed (documents added with `rag add` or over HTTP from
+    elsewhere are kept). --rebuild builds from nothing; so does another embedder or chunking.
     Files that cannot be read are skipped and listed, unless --strict. With --ray, the texts to
     embed are embedded on a Ray cluster; the index is the same as a local build's."""
-    from rag.indexing.build import build_index
+    from rag.indexing.updates import index_corpus
 
     settings = make_settings(
         corpus_dir=corpus,
@@ -134,19 +143,92 @@ def index_command(
         ray_batch_size=ray_batch_size,
     )
     with user_errors(), build_progress() as progress:
-        report = build_index(settings, progress=progress, strict=strict)
-    for source, encoding in report.decoded.items():
+        result = index_corpus(settings, progress=progress, strict=strict, rebuild=rebuild)
+    for source, encoding in result.decoded.items():
         err.print(f"read {source} as {encoding} (it is not UTF-8)", highlight=False)
-    for skipped in report.skipped:
+    for skipped in result.skipped:
         err.print(f"[yellow]skipped[/] {skipped}", highlight=False)
+    m = result.manifest
+    left_out = f", skipped {len(result.skipped)} (listed above)" if result.skipped else ""
+    if result.build is not None:
+        report = result.build
+        why = f" (rebuilt: {result.rebuilt_because})" if result.rebuilt_because else ""
+        err.print(
+            f"indexed {m.documents} documents into {m.passages} passages at "
+            f"{settings.index_dir}{left_out} ({m.embedder.name}, {m.vector_index} FAISS index; "
+            f"{report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f} s{why}",
+            highlight=False,
+        )
+        return
+    assert result.update is not None
+    kept = f"; kept {len(result.kept)} added from elsewhere" if result.kept else ""
+    _print_update(result.update, settings.index_dir, f"{left_out}{kept}")
+
+
+def _print_update(report: UpdateReport, index_dir: Path, extra: str = "") -> None:
     m = report.manifest
-    left_out = f", skipped {len(report.skipped)} (listed above)" if report.skipped else ""
+    parts = [
+        f"{len(ids)} {what}"
+        for ids, what in (
+            (report.added, "added"),
+            (report.replaced, "replaced"),
+            (report.removed, "removed"),
+            (report.unchanged, "unchanged"),
+        )
+        if ids
+    ]
+    change = (
+        f"generation {report.generation}: {report.passages_added} passages in, "
+        f"{report.passages_removed} out, {report.embedded} texts embedded"
+        + (", segments merged" if report.merged else "")
+        if report.changed
+        else f"nothing to change, still generation {report.generation}"
+    )
     err.print(
-        f"indexed {m.documents} documents into {m.passages} passages at {settings.index_dir}"
-        f"{left_out} ({m.embedder.name}, {m.vector_index} FAISS index; {report.embedded} "
-        f"embedded, {report.reused} reused) in {report.seconds:.1f} s",
+        f"{', '.join(parts) or 'no documents'}{extra} at {index_dir}: {change}; "
+        f"{m.documents} documents, {m.passages} passages, in {report.seconds:.1f} s",
         highlight=False,
     )
+
+
+@app.command("add")
+def add_command(
+    paths: Annotated[list[Path], typer.Argument(help="files or folders of documents")],
+    index: IndexOpt = None,
+) -> None:
+    """Add documents to the index, replacing any of the same id (a file's id is its name
+    without the extension). Same formats and cleaning as `rag index`."""
+    from rag.indexing.build import origins_of
+    from rag.indexing.updates import update_index
+    from rag.ingest.corpus import read_paths
+
+    settings = make_settings(index_dir=index)
+    with user_errors(), build_progress() as progress:
+        reading = read_paths(paths)
+        for skipped in reading.skipped:
+            err.print(f"[yellow]skipped[/] {skipped}", highlight=False)
+        report = update_index(
+            settings.index_dir,
+            settings,
+            add=reading.documents,
+            origins=origins_of(reading),
+            progress=progress,
+        )
+    _print_update(report, settings.index_dir)
+
+
+@app.command("remove")
+def remove_command(
+    doc_ids: Annotated[list[str], typer.Argument(help="ids of documents in the index")],
+    index: IndexOpt = None,
+) -> None:
+    """Remove documents from the index. Nothing is removed if any id is unknown."""
+    from rag.indexing.updates import update_index
+
+    settings = make_settings(index_dir=index)
+    with user_errors():
+        report = update_index(settings.index_dir, settings, remove=doc_ids)
+    _print_update(report, settings.index_dir)
 
 
 @app.command("search")
@@ -274,15 +356,30 @@ def serve_command(
     index: IndexOpt = None,
     corpus: CorpusOpt = None,
     embedder: EmbedderOpt = None,
+    allow_writes: Annotated[
+        bool,
+        typer.Option(
+            "--allow-writes",
+            help="accept POST/PUT/DELETE /documents without an API key [RAG_ALLOW_WRITES]",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the HTTP API, building the index from the corpus first if it is missing."""
+    """Serve the HTTP API, building the index from the corpus first if it is missing.
+
+    The index's changes (rag add, rag remove, rag index, the write routes) are served within a
+    second, without a restart."""
     import logging
     import os
 
     from rag.service.server import serve
 
     settings = make_settings(
-        host=host, port=port, index_dir=index, corpus_dir=corpus, embedder=embedder
+        host=host,
+        port=port,
+        index_dir=index,
+        corpus_dir=corpus,
+        embedder=embedder,
+        allow_writes=allow_writes or None,  # without the flag, RAG_ALLOW_WRITES decides
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("mcp").setLevel(logging.WARNING)  # its session manager's start and stop
@@ -297,12 +394,14 @@ def serve_command(
 def mcp_command(index: IndexOpt = None, corpus: CorpusOpt = None) -> None:
     """Serve the search tool and the documents over MCP on stdio (for assistants)."""
     from rag.indexing.build import open_or_build_index
+    from rag.indexing.live import LiveIndex
     from rag.service.mcp import create_mcp_server
 
     settings = make_settings(index_dir=index, corpus_dir=corpus)
     with user_errors():
-        loaded = open_or_build_index(settings)
-    create_mcp_server(loaded).run("stdio")
+        live = LiveIndex(open_or_build_index(settings), settings)
+    live.start()  # answers from the index's latest generation, as `rag serve` does
+    create_mcp_server(lambda: live.current).run("stdio")
 
 
 if __name__ == "__main__":

@@ -44,14 +44,21 @@ def test_readable_output_shows_score_title_date_and_passage(built_index_dir: Pat
     assert "Hangzhou accueille" in proc.stdout and "Liyi" in proc.stdout
 
 
+def _names(folder: Path) -> list[str]:
+    """What `folder` holds, but the index's write lock (a file kept beside it)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
+
+
 def test_index_command_builds_in_the_default_folder(tmp_path: Path) -> None:
     shutil.copytree(CORPUS, tmp_path / "corpus")
     proc = rag("index", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "indexed 5 documents" in proc.stderr
     assert (tmp_path / "index" / "manifest.json").exists()
-    again = rag("index", cwd=tmp_path)
-    assert "0 embedded" in again.stderr
+    again = rag("index", cwd=tmp_path)  # incremental: nothing changed, nothing to do
+    assert "5 unchanged" in again.stderr and "nothing to change" in again.stderr
+    rebuilt = rag("index", "--rebuild", cwd=tmp_path)
+    assert "0 embedded" in rebuilt.stderr and "rebuilt: --rebuild" in rebuilt.stderr
 
 
 def test_index_skips_bad_files_says_why_and_strict_refuses_them(tmp_path: Path) -> None:
@@ -117,7 +124,7 @@ def test_bad_index_and_corpus_folders(tmp_path: Path) -> None:
 def test_corrupt_index_exits_2(built_index_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "index"
     shutil.copytree(built_index_dir, copy)
-    (copy / "vectors.faiss").write_bytes(b"broken")
+    (copy / "segments" / "00000001-main" / "vectors.faiss").write_bytes(b"broken")
     proc = rag("search", "maire", "--index", str(copy))
     assert proc.returncode == 2 and "damaged" in proc.stderr
 
@@ -143,4 +150,50 @@ def test_sigterm_during_a_build_keeps_the_previous_index(
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
     assert {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()} == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "index"]
+    assert _names(tmp_path) == ["corpus", "index"]
+
+
+def test_index_applies_the_corpus_differences_and_add_remove_change_the_index(
+    tmp_path: Path, built_index_dir: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    index = tmp_path / "index"
+    shutil.copytree(built_index_dir, index)
+    at = ["--corpus", str(corpus), "--index", str(index)]
+    new = corpus / "lyon-velos.md"
+    new.write_text("# Vélos à Lyon\n\nLa ville de Lyon lance des vélos électriques partagés.")
+    added = rag("index", *at)
+    assert added.returncode == 0, added.stderr
+    assert "1 added, 5 unchanged" in added.stderr and "generation 2" in added.stderr
+    new.write_text("# Vélos à Lyon\n\nLa ville de Lyon étend ses vélos électriques partagés.")
+    assert "1 replaced, 5 unchanged" in rag("index", *at).stderr
+    new.unlink()
+    assert "1 removed, 5 unchanged" in rag("index", *at).stderr
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "nantes.txt").write_text("Nantes ouvre un guichet numérique pour ses habitants.")
+    assert "1 added" in rag("add", str(elsewhere), "--index", str(index)).stderr
+    kept = rag("index", *at)  # a document from elsewhere is not the corpus's to remove
+    assert "kept 1 added from elsewhere" in kept.stderr and "nothing to change" in kept.stderr
+    found = rag("search", "guichet numérique à Nantes", "--index", str(index), "--json", "-k", "1")
+    assert json.loads(found.stdout)["results"][0]["doc_id"] == "nantes"
+
+    bad = [
+        (("remove", "nantes", "nope", "--index", str(index)), "no document with id 'nope'"),
+        (("add", str(tmp_path / "missing.txt"), "--index", str(index)), "does not exist"),
+        (
+            ("add", str(tmp_path / "index" / "manifest.json"), "--index", str(index)),
+            "not a document file",
+        ),
+        (("add", str(elsewhere), "--index", str(tmp_path / "none")), "no index at"),
+    ]
+    for args, message in bad:
+        proc = rag(*args)
+        assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    gone = rag("remove", "nantes", "--index", str(index))
+    assert gone.returncode == 0 and "1 removed" in gone.stderr
+    other = rag("index", *at, "--chunk-size", "300", "--chunk-overlap", "50")
+    assert "rebuilt: its chunks are 600/100, not 300/50" in other.stderr

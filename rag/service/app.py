@@ -17,6 +17,7 @@ from fastapi_offline import FastAPIOffline
 from rag import __version__
 from rag.config import Settings
 from rag.indexing.build import open_or_build_index
+from rag.indexing.live import LiveIndex
 from rag.indexing.progress import ProgressLog
 from rag.retrieval.search import search
 from rag.service import metrics
@@ -41,17 +42,26 @@ def _lifespan(
         index = await run_in_threadpool(open_or_build_index, settings, progress)
         # Load the model weights and the language detector now, not in the first request.
         await run_in_threadpool(search, index, EXAMPLES["fr"]["query"], 1)
-        mcp = create_mcp_server(index)
+        live = LiveIndex(
+            index,
+            settings,
+            on_change=lambda new: metrics.observe_index(new.manifest, __version__),
+        )
+        mcp = create_mcp_server(lambda: live.current)
         # Stateless JSON: any worker process can answer any MCP request.
         mcp_mount.app = mcp.streamable_http_app(
             streamable_http_path="/", stateless_http=True, json_response=True
         )
-        app.state.index = index
+        app.state.index = live
         metrics.observe_index(index.manifest, __version__)
-        log.info("index loaded from %s", settings.index_dir)
-        async with mcp.session_manager.run():
-            yield
-        app.state.index = None
+        log.info("index loaded from %s (generation %d)", settings.index_dir, index.generation)
+        live.start()
+        try:
+            async with mcp.session_manager.run():
+                yield
+        finally:
+            live.stop()
+            app.state.index = None
 
     return lifespan
 
@@ -69,19 +79,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=_lifespan(settings, mcp_mount),
     )
     app.state.api_key = api_key
+    app.state.settings = settings
     app.state.metrics = settings.metrics
     app.state.index = None
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["*"],
         )
     # Added last, so outermost: every answer, CORS refusals included, gets an id.
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,
+        max_document_bytes=settings.max_document_bytes,
         log_requests=settings.log_requests,
         metrics=settings.metrics,
     )
@@ -92,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protected = APIRouter(dependencies=keyed, responses=errors)
     for routes in (search_routes, chatbots, documents, status):
         protected.include_router(routes.router)
+    protected.include_router(documents.writes)
     if settings.metrics and not settings.metrics_public:
         protected.include_router(metrics_route.router)
     app.include_router(protected)

@@ -6,7 +6,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from rag.errors import WritesDisabledError
 from rag.indexing.index import Index
+from rag.indexing.live import LiveIndex
 from rag.service.problems import UNAVAILABLE
 
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -17,12 +19,17 @@ def key_matches(given: str | None, expected: str) -> bool:
     return given is not None and secrets.compare_digest(given.encode(), expected.encode())
 
 
-async def loaded_index(request: Request) -> Index:
-    """The index the lifespan loaded; 503 until it is there."""
-    index: Index | None = getattr(request.app.state, "index", None)
-    if index is None:
+def live_index(request: Request) -> LiveIndex:
+    """The index the lifespan loaded, kept at its latest generation; 503 until it is there."""
+    live: LiveIndex | None = getattr(request.app.state, "index", None)
+    if live is None:
         raise HTTPException(503, UNAVAILABLE)
-    return index
+    return live
+
+
+async def loaded_index(request: Request) -> Index:
+    """The generation of the index that this request answers from, whole."""
+    return live_index(request).current
 
 
 async def require_key(
@@ -40,10 +47,21 @@ async def require_key(
         )
 
 
+def require_writes(request: Request) -> None:
+    """Refuse a write (403) unless the server has an API key (which the request then carries)
+    or was started with --allow-writes."""
+    if request.app.state.api_key is None and not request.app.state.settings.allow_writes:
+        raise WritesDisabledError(
+            "this server does not accept changes to its index: set RAG_API_KEY (and send the "
+            "key), or start it with `rag serve --allow-writes` (RAG_ALLOW_WRITES=true)"
+        )
+
+
 def metrics_enabled(request: Request) -> bool:
     """Whether this app counts its searches in the metrics (`RAG_METRICS`)."""
     return bool(request.app.state.metrics)
 
 
 IndexDep = Annotated[Index, Depends(loaded_index)]
+LiveDep = Annotated[LiveIndex, Depends(live_index)]
 RecordDep = Annotated[bool, Depends(metrics_enabled)]

@@ -2,8 +2,9 @@
 
 - Each request gets an id (the client's `X-Request-ID` when it is a short token, otherwise a new
   one), sent back in `X-Request-ID` and written in its log line.
-- A body larger than `max_body_bytes` is refused with 413 before it is read: at once when
-  `Content-Length` says so, otherwise as soon as the bytes received pass the limit.
+- A body larger than `max_body_bytes` (`max_document_bytes` for the writes of `/documents`)
+  is refused with 413 before it is read: at once when `Content-Length` says so, otherwise as
+  soon as the bytes received pass the limit.
 - An exception that nothing else handled becomes a JSON 500 that names the request id, and is
   logged with its traceback under the same id. The answer is complete, so the client's
   keep-alive connection stays usable.
@@ -51,10 +52,16 @@ class RequestGuard:
     """Pure ASGI middleware (it sees streaming responses whole, and costs no thread hop)."""
 
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, log_requests: bool = True, metrics: bool = True
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_document_bytes: int | None = None,
+        log_requests: bool = True,
+        metrics: bool = True,
     ):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_document_bytes = max_document_bytes or max_body_bytes
         self.log_requests = log_requests
         self.metrics = metrics
 
@@ -68,6 +75,7 @@ class RequestGuard:
         status = 0
         received = 0
         refused = False
+        limit, setting = self._limit(scope)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -85,16 +93,16 @@ class RequestGuard:
             message: Message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes and not status:
-                    await self._too_large(scope, receive, send_with_id)
+                if received > limit and not status:
+                    await self._too_large(scope, receive, send_with_id, limit, setting)
                     refused = True
                     return {"type": "http.disconnect"}
             return message
 
         try:
             declared = _declared_length(scope.get("headers", []))
-            if declared is not None and declared > self.max_body_bytes:
-                await self._too_large(scope, receive, send_with_id)
+            if declared is not None and declared > limit:
+                await self._too_large(scope, receive, send_with_id, limit, setting)
             else:
                 await self.app(scope, receive_bounded, send_with_id)
         except Exception:
@@ -122,10 +130,18 @@ class RequestGuard:
                 }
                 access_log.info(json.dumps(line))
 
-    async def _too_large(self, scope: Message, receive: Any, send: Any) -> None:
+    def _limit(self, scope: Message) -> tuple[int, str]:
+        """The most bytes this request's body may have, and the setting that says so."""
+        if scope["method"] in ("POST", "PUT") and scope["path"].startswith("/documents"):
+            return self.max_document_bytes, "RAG_MAX_DOCUMENT_BYTES"
+        return self.max_body_bytes, "RAG_MAX_BODY_BYTES"
+
+    async def _too_large(
+        self, scope: Message, receive: Any, send: Any, limit: int, setting: str
+    ) -> None:
         detail = (
-            f"the request body is larger than {self.max_body_bytes} bytes, the most this "
-            "server accepts (RAG_MAX_BODY_BYTES); send a smaller one"
+            f"the request body is larger than {limit} bytes, the most this server accepts "
+            f"here ({setting}); send a smaller one"
         )
         response = problem(413, "too_large", detail)
         # The client may still be sending: the connection cannot carry another request.

@@ -23,7 +23,8 @@ from rag.service.problems import UNAVAILABLE, problem
 DOCUMENT_URI = "rag://documents/{doc_id}"
 
 
-def create_mcp_server(index: Index) -> MCPServer:
+def create_mcp_server(current: Callable[[], Index]) -> MCPServer:
+    """The MCP server over the index `current()` gives (its latest generation)."""
     server: MCPServer = MCPServer(
         name="rag",
         instructions=(
@@ -50,7 +51,8 @@ def create_mcp_server(index: Index) -> MCPServer:
         date_to: str | None = None,
     ) -> dict[str, Any]:
         try:
-            response = search(index, question, k, mode, SearchFilters(doc_ids, date_from, date_to))
+            filters = SearchFilters(doc_ids, date_from, date_to)
+            response = search(current(), question, k, mode, filters)
         except RagError as exc:
             raise ToolError(str(exc)) from exc
         if not response.answerable:  # weak passages would only mislead the model
@@ -61,10 +63,23 @@ def create_mcp_server(index: Index) -> MCPServer:
             }
         return response.model_dump()
 
-    for summary in index.store.documents():
+    @server.resource(
+        DOCUMENT_URI,
+        name="document",
+        description="A document's full stored text, by id (also those added since the start)",
+        mime_type="text/plain",
+    )
+    def document(doc_id: str) -> str:
+        doc = current().store.document(doc_id)
+        if doc is None:
+            raise ToolError(f"no document with id {doc_id!r}")
+        return doc.text
+
+    # Listed one by one too, as they were when the server started.
+    for summary in current().store.documents():
 
         def read(doc_id: str = summary.id) -> str:
-            doc = index.store.document(doc_id)
+            doc = current().store.document(doc_id)
             return doc.text if doc else ""
 
         server.add_resource(

@@ -11,7 +11,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from rag.errors import DocumentNotFoundError, InvalidQueryError, RagError
+from rag.errors import (
+    CorpusError,
+    DocumentExistsError,
+    DocumentNotFoundError,
+    InvalidQueryError,
+    RagError,
+    WritesDisabledError,
+)
 
 UNAVAILABLE = "the index is still loading; try again shortly"
 
@@ -26,6 +33,18 @@ async def _invalid_query(request: Request, exc: Exception) -> JSONResponse:
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return problem(404, "not_found", str(exc))
+
+
+async def _forbidden(request: Request, exc: Exception) -> JSONResponse:
+    return problem(403, "forbidden", str(exc))
+
+
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    return problem(409, "conflict", str(exc))
+
+
+async def _invalid_document(request: Request, exc: Exception) -> JSONResponse:
+    return problem(422, "invalid_document", str(exc))
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -59,6 +78,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         401: "unauthorized",
         404: "not_found",
         405: "method_not_allowed",
+        415: "unsupported_media_type",
     }
     detail = str(exc.detail)
     headers = dict(exc.headers or {})
@@ -81,6 +101,9 @@ def add_error_handlers(app: FastAPI) -> None:
     """Answer every error of `app` with a problem body (handlers match the most specific class)."""
     app.add_exception_handler(InvalidQueryError, _invalid_query)
     app.add_exception_handler(DocumentNotFoundError, _not_found)
+    app.add_exception_handler(WritesDisabledError, _forbidden)
+    app.add_exception_handler(DocumentExistsError, _conflict)
+    app.add_exception_handler(CorpusError, _invalid_document)
     app.add_exception_handler(RagError, _unavailable)
     app.add_exception_handler(RequestValidationError, _bad_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)

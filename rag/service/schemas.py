@@ -3,7 +3,7 @@
 Shared by the server and the clients; this module imports only pydantic and the leaves.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,6 +72,86 @@ class DocumentText(DocumentSummary):
     text: str = Field(description="the stored, normalised text that offsets refer to")
 
 
+WritableId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$",
+        description="letters, digits, '.', '_' and '-', at most 200, as a file name without "
+        "its extension",
+    ),
+]
+
+
+class NewDocument(BaseModel):
+    """A document to add or replace: its text, cleaned and indexed as a corpus file's."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "lyon-velos-2024",
+                    "title": "Lyon lance des vélos partagés",
+                    "date": "2024-05-02",
+                    "text": "La ville de Lyon lance un programme de vélos électriques partagés.",
+                }
+            ]
+        },
+    )
+    id: WritableId | None = Field(
+        None, description="the document's id; none: one made from its text (POST only)"
+    )
+    title: str | None = Field(None, max_length=500, description="none: its first sentence")
+    date: DateBound | None = None
+    source: str | None = Field(None, max_length=1000, description="where it comes from [api]")
+    url: str | None = Field(None, max_length=2000)
+    language: Literal["fr", "en"] | None = Field(None, description="none: detected")
+    text: str = Field(min_length=1, description="plain text, Markdown or HTML (see `format`)")
+    format: Literal["text", "markdown", "html"] = Field(
+        "text", description="how `text` is read: HTML is reduced to its article's text"
+    )
+
+
+UPLOAD_FIELDS = ("id", "title", "date", "url", "language")
+WRITE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": NewDocument.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "a .txt, .md or .html file; its name without the "
+                            "extension is the id unless `id` is given",
+                        },
+                        **{name: {"type": "string"} for name in UPLOAD_FIELDS},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+class DocumentChange(BaseModel):
+    """What a write changed, and the index generation that holds it: every worker answers
+    from that generation within a second."""
+
+    generation: int
+    added: list[str]
+    replaced: list[str]
+    removed: list[str]
+    unchanged: list[str] = Field(description="given with the text they already had")
+    passages_added: int
+    passages_removed: int
+    took_ms: float
+
+
 class ValidationProblem(BaseModel):
     loc: list[str | int]
     msg: str
@@ -95,11 +175,14 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "unreadable request body (JSON), or a request the HTTP server itself cannot parse, "
         "such as a URL over 64 KB (plain text)",
         401: "missing or wrong API key",
+        403: "writes are disabled on this server (it has no API key and no --allow-writes)",
+        409: "a document with this id exists (POST adds; PUT replaces)",
+        415: "a body that is neither JSON nor multipart/form-data",
         404: "no such document or route",
         413: "request body too large",
         422: "invalid question, parameter or body",
         500: "unexpected server error (logged under its request id)",
-        503: "the index is still loading",
+        503: "the index is still loading, or another change holds it for too long",
     }
     responses: dict[int | str, dict[str, Any]] = {
         s: {"model": Problem, "description": described[s]} for s in statuses

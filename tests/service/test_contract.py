@@ -3,6 +3,7 @@ every status and body as documented, invalid input refused, valid input accepted
 enforced where the schema says. Bounded to about a minute; `eval/fuzz.sh` runs it for longer.
 """
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +31,12 @@ def test_the_api_keeps_its_contract(server: str) -> None:
     schemathesis(server)
 
 
-def test_the_api_keeps_its_contract_behind_a_key(built_index_dir: Path) -> None:
-    proc, url = start_server(built_index_dir, CORPUS, RAG_API_KEY="s3cret")
+def test_the_api_keeps_its_contract_behind_a_key(built_index_dir: Path, tmp_path: Path) -> None:
+    """With a key, the write routes are open to it: schemathesis adds, replaces and deletes
+    documents, so it gets a copy of the index."""
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index_dir, index_dir)
+    proc, url = start_server(index_dir, CORPUS, RAG_API_KEY="s3cret")
     try:
         schemathesis(url, "--header", "X-API-Key: s3cret")
     finally:

@@ -1,18 +1,44 @@
-"""`/documents`: what the index holds, and each document's full stored text."""
+"""`/documents`: what the index holds, each document's full stored text, and the writes that
+change it (POST, PUT, DELETE), which every worker answers from within a second."""
 
-from fastapi import APIRouter
+import hashlib
+import time
+from pathlib import PurePath
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
 from rag.answers import DocumentSummary
-from rag.errors import DocumentNotFoundError
-from rag.service.dependencies import IndexDep
-from rag.service.schemas import DocumentText, problems
+from rag.errors import DocumentNotFoundError, InvalidQueryError
+from rag.indexing.live import LiveIndex
+from rag.indexing.updates import update_index
+from rag.ingest.corpus import Document, parse_document
+from rag.service.dependencies import IndexDep, LiveDep, require_writes
+from rag.service.schemas import (
+    UPLOAD_FIELDS,
+    WRITE_BODY,
+    DocumentChange,
+    DocumentText,
+    NewDocument,
+    problems,
+)
 
 router = APIRouter(tags=["documents"])
+writes = APIRouter(
+    tags=["documents"],
+    dependencies=[Depends(require_writes)],
+    responses=problems(403, 413, 415, 422, 503),
+)
+_SUFFIX = {"text": ".txt", "markdown": ".md", "html": ".html"}
 
 
 @router.get("/documents", response_model=list[DocumentSummary])
 def documents(index: IndexDep) -> list[DocumentSummary]:
-    """Every document: id, title, date and number of passages."""
+    """Every document: id, title, date and number of passages (changes show at once)."""
     return index.store.documents()
 
 
@@ -24,3 +50,102 @@ def document(doc_id: str, index: IndexDep) -> DocumentText:
         raise DocumentNotFoundError(f"no document with id {doc_id!r}; GET /documents lists them")
     passages = len(index.store.passage_ids(doc_ids=[doc_id]))
     return DocumentText(**doc.__dict__, passages=passages)
+
+
+async def _document_of(request: Request, doc_id: str | None) -> Document:
+    """The document a write's body gives: JSON (`NewDocument`) or a multipart file upload.
+    `doc_id` is the path's, which the body may repeat but not contradict."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    data: bytes | str
+    if kind == "application/json":
+        try:
+            body = NewDocument.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False)) from None
+        fields: dict[str, Any] = body.model_dump(include={"title", "date", "url", "language"})
+        given_id, data, suffix, source = body.id, body.text, _SUFFIX[body.format], body.source
+    elif kind == "multipart/form-data":
+        async with request.form() as form:  # closes the uploaded file's spool
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise InvalidQueryError(
+                    "a multipart upload needs a `file` field: a .txt, .md or .html file"
+                )
+            fields = {k: str(form[k]) for k in UPLOAD_FIELDS if k != "id" and form.get(k)}
+            name = PurePath(upload.filename or "upload.txt")
+            given_id = str(form["id"]) if form.get("id") else name.stem
+            data, suffix, source = await upload.read(), name.suffix or ".txt", name.name
+    else:
+        raise InvalidQueryError(
+            f"the body is {kind or 'of no declared type'}; send application/json "
+            "(a NewDocument) or multipart/form-data with a `file`"
+        )
+    if doc_id is not None and given_id is not None and given_id != doc_id:
+        raise InvalidQueryError(f"the body's id {given_id!r} is not the path's {doc_id!r}")
+    final_id = doc_id or given_id or _id_of(data)
+    try:  # the id rules, for an id from a path or a file name too
+        NewDocument(id=final_id, text="-")
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    document, _ = parse_document(final_id, data, suffix, source or "api", fields)
+    return document
+
+
+def _id_of(data: bytes | str) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return "doc-" + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _write(request: Request, live: LiveIndex, **change: Any) -> DocumentChange:
+    started = time.perf_counter()
+    index = live.current
+    settings = request.app.state.settings
+    report = update_index(index.path, settings, embedder=index.embedder, previous=index, **change)
+    live.refresh()  # this worker answers from the new generation at once; the others poll
+    return DocumentChange(
+        generation=report.generation,
+        added=report.added,
+        replaced=report.replaced,
+        removed=report.removed,
+        unchanged=report.unchanged,
+        passages_added=report.passages_added,
+        passages_removed=report.passages_removed,
+        took_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
+@writes.post(
+    "/documents",
+    status_code=201,
+    response_model=DocumentChange,
+    responses=problems(409),
+    openapi_extra=WRITE_BODY,
+)
+async def add_document(request: Request, live: LiveDep) -> DocumentChange:
+    """Add a document (JSON, or a multipart upload of a .txt, .md or .html file). 409 if its
+    id is taken: PUT replaces."""
+    doc = await _document_of(request, None)
+    return await run_in_threadpool(_write, request, live, add=[doc], must_be_new=True)
+
+
+@writes.put(
+    "/documents/{doc_id}",
+    response_model=DocumentChange,
+    responses={201: {"description": "created", "model": DocumentChange}},
+    openapi_extra=WRITE_BODY,
+)
+async def put_document(
+    doc_id: str, request: Request, response: Response, live: LiveDep
+) -> DocumentChange:
+    """Replace the document `doc_id`, or add it (201) if there is none."""
+    doc = await _document_of(request, doc_id)
+    change = await run_in_threadpool(_write, request, live, add=[doc])
+    if change.added:
+        response.status_code = 201
+    return change
+
+
+@writes.delete("/documents/{doc_id}", response_model=DocumentChange, responses=problems(404))
+async def delete_document(doc_id: str, request: Request, live: LiveDep) -> DocumentChange:
+    """Remove the document `doc_id` and its passages."""
+    return await run_in_threadpool(_write, request, live, remove=[doc_id])

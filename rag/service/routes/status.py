@@ -1,5 +1,6 @@
 """`/health` (the process is alive) and `/ready` (the index is loaded, with its manifest)."""
 
+import os
 from typing import Any
 
 from fastapi import APIRouter
@@ -19,10 +20,13 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready")
 async def ready(index: IndexDep) -> dict[str, Any]:
-    """Whether the index is loaded, with its manifest."""
+    """Whether the index is loaded, with its manifest, the generation this worker answers
+    from, and the worker's process id."""
     m = index.manifest
     return {
         "status": "ready",
+        "generation": index.generation,
+        "worker": os.getpid(),
         "embedder": m.embedder.name,
         "passages": m.passages,
         "documents": m.documents,

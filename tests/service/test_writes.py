@@ -1,0 +1,265 @@
+"""The write routes (POST, PUT, DELETE /documents) against real servers on loopback: what they
+refuse, what they change, that every worker serves the change, and that an acknowledged write
+survives the server being killed (SIGKILL) at any moment."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import CORPUS, HANGZHOU, serve_in_thread
+
+from rag.config import Settings
+from rag.indexing.index import load_index
+from rag.service.app import create_app
+
+pytestmark = pytest.mark.slow
+KEY = "write-key"
+LYON = {
+    "id": "lyon-velos",
+    "title": "Lyon lance des vélos partagés",
+    "date": "2024-05-02",
+    "text": "La ville de Lyon lance un programme de vélos électriques partagés pour ses "
+    "habitants. Le maire a présenté le projet au conseil municipal.",
+}
+
+
+@pytest.fixture
+def index_dir(tmp_path: Path, built_index_dir: Path) -> Path:
+    copy = tmp_path / "index"
+    shutil.copytree(built_index_dir, copy)
+    return copy
+
+
+@pytest.fixture
+def writable(index_dir: Path) -> Iterator[httpx.Client]:
+    app = create_app(Settings(index_dir=index_dir, allow_writes=True, max_document_bytes=50_000))
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client
+
+
+def test_writes_are_refused_unless_a_key_or_allow_writes_enables_them(index_dir: Path) -> None:
+    with serve_in_thread(create_app(Settings(index_dir=index_dir))) as url:
+        for method, path in (("post", "/documents"), ("put", "/documents/x"),
+                             ("delete", "/documents/x")):  # fmt: skip
+            r = httpx.request(method, url + path, json=LYON)
+            assert r.status_code == 403 and r.json()["error"] == "forbidden"
+            assert "RAG_API_KEY" in r.json()["detail"] and "--allow-writes" in r.json()["detail"]
+        assert httpx.get(url + "/documents").status_code == 200  # reads stay open
+    keyed = create_app(Settings(index_dir=index_dir, api_key=KEY))
+    with serve_in_thread(keyed) as url:
+        assert httpx.post(url + "/documents", json=LYON).status_code == 401
+        r = httpx.post(url + "/documents", json=LYON, headers={"X-API-Key": KEY}, timeout=60)
+        assert r.status_code == 201 and r.json()["added"] == ["lyon-velos"]
+
+
+def test_add_replace_and_delete_answer_what_changed(writable: httpx.Client) -> None:
+    added = writable.post("/documents", json=LYON)
+    assert added.status_code == 201, added.text
+    body = added.json()
+    assert body["added"] == ["lyon-velos"] and body["generation"] == 2
+    assert body["passages_added"] == 1 and body["took_ms"] > 0
+    # This worker answers from the new generation as soon as the write is acknowledged.
+    hit = writable.get("/search", params={"q": "vélos électriques à Lyon", "k": 1}).json()
+    assert hit["results"][0]["doc_id"] == "lyon-velos"
+    doc = writable.get("/documents/lyon-velos").json()
+    assert (doc["title"], doc["date"], doc["passages"]) == (LYON["title"], "2024-05-02", 1)
+
+    again = writable.post("/documents", json=LYON)
+    assert again.status_code == 409 and "PUT /documents/" in again.json()["detail"]
+    same = writable.put("/documents/lyon-velos", json=LYON)
+    assert same.status_code == 200 and same.json()["unchanged"] == ["lyon-velos"]
+    assert same.json()["generation"] == 2  # nothing changed, no new generation
+    nantes = {**LYON, "id": None, "text": LYON["text"].replace("Lyon", "Nantes")}
+    replaced = writable.put("/documents/lyon-velos", json=nantes)
+    assert replaced.status_code == 200 and replaced.json()["replaced"] == ["lyon-velos"]
+    assert "Nantes" in writable.get("/documents/lyon-velos").json()["text"]
+    created = writable.put("/documents/new-one", json={"text": "Un article neuf sur Tunis."})
+    assert created.status_code == 201 and created.json()["added"] == ["new-one"]
+
+    gone = writable.delete("/documents/lyon-velos")
+    assert gone.status_code == 200 and gone.json()["removed"] == ["lyon-velos"]
+    assert writable.get("/documents/lyon-velos").status_code == 404
+    missing = writable.delete("/documents/lyon-velos")
+    assert missing.status_code == 404 and "nothing was changed" in missing.json()["detail"]
+    ids = {d["id"] for d in writable.get("/documents").json()}
+    assert "new-one" in ids and "lyon-velos" not in ids and HANGZHOU in ids
+
+
+def test_uploads_are_read_like_corpus_files(writable: httpx.Client) -> None:
+    html = (
+        "<html><head><title>Rabat numérique</title></head><body><nav>Menu</nav><article>"
+        "<p>La ville de Rabat ouvre un guichet numérique pour ses habitants.</p>"
+        "</article></body></html>"
+    ).encode("cp1252")
+    r = writable.post("/documents", files={"file": ("rabat.html", html, "text/html")})
+    assert r.status_code == 201, r.text
+    assert r.json()["added"] == ["rabat"]  # the file name without its extension
+    doc = writable.get("/documents/rabat").json()
+    assert doc["title"] == "Rabat numérique" and "Menu" not in doc["text"]
+    assert doc["text"].startswith("La ville de Rabat ouvre")
+    md = b"# Titre Markdown\n\nUn texte sur Dakar et ses quartiers."
+    r = writable.post(
+        "/documents", files={"file": ("x.md", md)}, data={"id": "dakar", "date": "2023-02"}
+    )
+    assert r.status_code == 201 and r.json()["added"] == ["dakar"]
+    doc = writable.get("/documents/dakar").json()
+    assert (doc["title"], doc["date"]) == ("Titre Markdown", "2023-02")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "error", "says"),
+    [
+        ({"json": {**LYON, "id": "a b"}}, 422, "invalid_request", "id"),
+        ({"json": {**LYON, "text": ""}}, 422, "invalid_request", "text"),
+        ({"json": {**LYON, "date": "hier"}}, 422, "invalid_document", "date"),
+        ({"json": {**LYON, "colour": "red"}}, 422, "invalid_request", "colour"),
+        ({"json": {**LYON, "text": "\0\0\0 binaire"}}, 422, "invalid_document", "binary"),
+        (
+            {"content": b"plain", "headers": {"content-type": "text/plain"}},
+            422,
+            "invalid_query",
+            "application/json",
+        ),
+        ({"files": {"file": ("a.pdf", b"%PDF-1.4")}}, 422, "invalid_document", ".pdf"),
+        ({"files": {"other": ("a.txt", b"x")}}, 422, "invalid_query", "`file`"),
+        ({"json": {**LYON, "text": "x" * 60_000}}, 413, "too_large", "RAG_MAX_DOCUMENT_BYTES"),
+    ],
+)
+def test_bad_writes_are_clear_errors_and_change_nothing(
+    writable: httpx.Client, kwargs: dict, status: int, error: str, says: str
+) -> None:
+    before = writable.get("/ready").json()["generation"]
+    r = writable.post("/documents", **kwargs)
+    assert r.status_code == status, r.text
+    assert r.json()["error"] == error and says in r.json()["detail"], r.json()
+    assert "Traceback" not in r.text
+    assert writable.get("/ready").json()["generation"] == before
+
+
+def _serve(index_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    """`rag serve --allow-writes` in its own process group (so that all of it can be killed)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", str(workers),
+         "--allow-writes", "--index", str(index_dir), "--corpus", str(CORPUS)],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        found = re.search(r"rag running on (http://127\.0\.0\.1:\d+)", line)
+        if found:
+            threading.Thread(target=proc.stderr.read, daemon=True).start()
+            url = found.group(1)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:  # every worker loaded
+                try:
+                    if httpx.get(url + "/ready", timeout=5).status_code == 200:
+                        return proc, url
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    if proc.stderr:
+        proc.stderr.close()
+
+
+def test_every_worker_serves_a_write_and_no_search_fails_meanwhile(index_dir: Path) -> None:
+    proc, url = _serve(index_dir, workers=2)
+    failures: list[str] = []
+    searching = threading.Event()
+    searching.set()
+
+    def search_all_along() -> None:
+        while searching.is_set():
+            r = httpx.get(url + "/search", params={"q": "maire de Hangzhou", "k": 3}, timeout=30)
+            if r.status_code != 200 or not r.json()["results"]:
+                failures.append(r.text)
+
+    searchers = [threading.Thread(target=search_all_along) for _ in range(2)]
+    for t in searchers:
+        t.start()
+    try:
+        for n in range(5):
+            doc = {**LYON, "id": f"velos-{n}", "text": LYON["text"] + f" Épisode {n}."}
+            generation = httpx.post(url + "/documents", json=doc, timeout=60).json()["generation"]
+            # Fresh connections reach both workers; each must serve the new generation.
+            seen: dict[int, int] = {}
+            deadline = time.monotonic() + 30
+            while (len(seen) < 2 or min(seen.values()) < generation) and (
+                time.monotonic() < deadline
+            ):
+                ready = httpx.get(url + "/ready", timeout=30).json()
+                seen[ready["worker"]] = ready["generation"]
+            assert len(seen) == 2 and min(seen.values()) >= generation, seen
+        removed = httpx.delete(url + f"/documents/{HANGZHOU}", timeout=60)
+        assert removed.status_code == 200
+    finally:
+        searching.clear()
+        for t in searchers:
+            t.join()
+        _kill(proc)
+    assert not failures, failures[:3]
+
+
+def test_acknowledged_writes_survive_sigkill_at_any_moment(index_dir: Path) -> None:
+    """A stream of adds and deletes, the whole server killed at 20 random moments: after each
+    restart the index opens and holds every write that was acknowledged."""
+    rng = random.Random(20261202)
+    present: dict[str, bool] = {}  # acknowledged: id -> in the index
+    for point in range(20):
+        proc, url = _serve(index_dir, workers=2)
+        docs = {d["id"] for d in httpx.get(url + "/documents", timeout=30).json()}
+        for doc_id, there in present.items():
+            assert (doc_id in docs) == there, (point, doc_id)
+        stop = threading.Event()
+
+        def write(point: int = point, url: str = url, stop: threading.Event = stop) -> None:
+            n = 0
+            with httpx.Client(base_url=url, timeout=30) as client:
+                while not stop.is_set():
+                    kept = [i for i, there in present.items() if there]
+                    try:
+                        if kept and n % 3 == 2:
+                            doc_id = rng.choice(kept)
+                            present.pop(doc_id)  # unknown until acknowledged
+                            if client.delete(f"/documents/{doc_id}").status_code == 200:
+                                present[doc_id] = False
+                        else:
+                            doc_id = f"k{point}-{n}"
+                            text = f"Article {n} du point {point} sur la ville de Lyon."
+                            r = client.post("/documents", json={"id": doc_id, "text": text})
+                            if r.status_code == 201:
+                                present[doc_id] = True
+                    except httpx.HTTPError:
+                        return  # killed mid-request: that write's outcome is unknown
+                    n += 1
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        time.sleep(rng.uniform(0.2, 2.0))
+        _kill(proc)
+        stop.set()
+        writer.join(timeout=60)
+    assert sum(present.values()) > 10  # the stream got somewhere
+    index = load_index(index_dir, Settings())
+    docs = index.store.document_ids()
+    assert all((doc_id in docs) == there for doc_id, there in present.items())
+    passages = index.store.passages(index.store.passage_ids())
+    assert len(passages) == len(index.bm25) == len(index.vectors)
