@@ -11,9 +11,11 @@ the previous index instead of being embedded again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import shutil
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -304,6 +306,16 @@ def manifest_for(
     )
 
 
+def _next_generation(index_dir: Path) -> int:
+    """One more than the generation of the index there, as its store or its manifest says
+    (the manifest repeats the store's after a change, and may lag it after a crash)."""
+    committed = 0
+    with contextlib.suppress(sqlite3.Error, OSError, ValueError, TypeError):
+        if (index_dir / STORE).exists():
+            committed = ChunkStore(index_dir / STORE).generation()
+    return max(next_generation(index_dir), committed + 1)
+
+
 def write_index(
     documents: list[Document],
     index_dir: Path,
@@ -342,7 +354,7 @@ def _write_index(
     try:
         if progress:
             progress("indexing", 0, 1)
-        generation = next_generation(index_dir)
+        generation = _next_generation(index_dir)
         vectors = FaissVectorIndex.build(ready.vectors, ready.terms.ids, settings)
         segment = Segment(
             segment_name(generation, "main"),

@@ -18,21 +18,21 @@ from collections.abc import Callable
 from rag.config import Settings
 from rag.errors import RagError
 from rag.indexing.index import Index, load_index
-from rag.indexing.manifest import MANIFEST, STORE
+from rag.indexing.manifest import STORE
 
 log = logging.getLogger(__name__)
 
 
 def generation_at(index: Index) -> tuple[int, int] | None:
-    """The committed generation of the folder `index` was loaded from, with its manifest's
-    inode (a rebuild is a new folder), or None if it cannot be read now."""
+    """The committed generation of the folder `index` was loaded from, with its store's
+    inode (a rebuild is a new folder, with a new store), or None if it cannot be read now."""
     try:
         con = sqlite3.connect(f"file:{index.path / STORE}?mode=ro", uri=True)
         try:
             row = con.execute("SELECT value FROM state WHERE key = 'generation'").fetchone()
         finally:
             con.close()
-        return int(row[0]), (index.path / MANIFEST).stat().st_ino
+        return int(row[0]), (index.path / STORE).stat().st_ino
     except (sqlite3.Error, OSError, TypeError, ValueError):
         return None
 

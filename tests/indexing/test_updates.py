@@ -246,6 +246,11 @@ def test_a_live_index_moves_to_the_new_generation_and_the_old_one_still_answers(
     assert search(second, "vélos électriques à Lyon", 1).results[0].doc_id == "lyon-velos"
     assert all(r.doc_id != HANGZHOU for r in search(second, "maire de Hangzhou", 10).results)
     assert live.refresh() and HANGZHOU not in live.current.store.document_ids()
+    # A build from nothing is a new folder, with its own store: the live index follows it too.
+    write_index(load_corpus(CORPUS), index_dir, settings, use_embedder)
+    assert live.refresh() and live.current.generation == 4
+    assert HANGZHOU in live.current.store.document_ids()
+    assert list(live.current.segments) == ["00000004-main"]
 
 
 def test_documents_parse_like_corpus_files() -> None:
