@@ -58,20 +58,8 @@ class Lexicon:
         self._cache: dict[str, np.ndarray] = {}
         self._cache_lock = threading.Lock()  # an index is shared between threads
 
-    @classmethod
-    def from_rows(cls, words: dict[str, list[str]], rows: np.ndarray) -> Lexicon:
-        vectors, at = {}, 0
-        for language, ws in words.items():
-            vectors[language] = np.ascontiguousarray(rows[at : at + len(ws)], dtype=np.float32)
-            at += len(ws)
-        return cls(words, vectors)
-
     def __len__(self) -> int:
         return sum(len(ws) for ws in self.words.values())
-
-    def rows(self) -> np.ndarray:
-        parts = [self.vectors[language] for language in self.words if len(self.words[language])]
-        return np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
 
     @classmethod
     def from_store(cls, vocabulary: dict[str, tuple[list[str], np.ndarray]]) -> Lexicon:
