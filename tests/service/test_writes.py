@@ -134,6 +134,13 @@ def test_uploads_are_read_like_corpus_files(writable: httpx.Client) -> None:
         ),
         ({"files": {"file": ("a.pdf", b"%PDF-1.4")}}, 422, "invalid_document", ".pdf"),
         ({"files": {"other": ("a.txt", b"x")}}, 422, "invalid_query", "`file`"),
+        (
+            {"files": {"file": ("a.txt", b"Un texte.")}, "data": {"language": "de"}},
+            422,
+            "invalid_request",
+            "language",
+        ),
+        ({"files": {"file": ("a b.txt", b"Un texte.")}}, 422, "invalid_request", "id"),
         ({"json": {**LYON, "text": "x" * 60_000}}, 413, "too_large", "RAG_MAX_DOCUMENT_BYTES"),
     ],
 )

@@ -83,8 +83,8 @@ async def _document_of(request: Request, doc_id: str | None) -> Document:
     if doc_id is not None and given_id is not None and given_id != doc_id:
         raise InvalidQueryError(f"the body's id {given_id!r} is not the path's {doc_id!r}")
     final_id = doc_id or given_id or _id_of(data)
-    try:  # the id rules, for an id from a path or a file name too
-        NewDocument(id=final_id, text="-")
+    try:  # the rules of a JSON body, for an upload's fields and an id from a path or file name
+        NewDocument(id=final_id, text="-", **fields)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
     document, _ = parse_document(final_id, data, suffix, source or "api", fields)
