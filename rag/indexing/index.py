@@ -47,6 +47,8 @@ class Index:
     live_sentences: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     removed_passages: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     removed_sentences: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    # The inode of the store it was read from: a rebuild is a new folder, with a new store.
+    store_inode: int = 0
 
 
 def _embedder_for(
@@ -97,6 +99,7 @@ def load_index(
     known = previous.segments if previous is not None and previous.path == index_dir else {}
     for attempt in range(_ATTEMPTS):
         try:
+            inode = (index_dir / STORE).stat().st_ino  # before it is opened: never newer
             store = ChunkStore(index_dir / STORE)
             snapshot = store.snapshot()
             segments = {
@@ -151,6 +154,7 @@ def load_index(
         live_sentences=live_sentences,
         removed_passages=snapshot.removed_passages,
         removed_sentences=snapshot.removed_sentences,
+        store_inode=inode,
     )
 
 

@@ -47,7 +47,6 @@ class LiveIndex:
     ):
         self._index = index
         self._settings = settings
-        self._seen = generation_at(index)
         self._poll = poll_seconds
         self._on_change = on_change
         self._lock = threading.Lock()
@@ -61,16 +60,18 @@ class LiveIndex:
     def refresh(self) -> bool:
         """Load the folder's generation if it is not the one held; whether it was."""
         with self._lock:
-            seen = generation_at(self._index)
-            if seen is None or seen == self._seen:
-                return False
             old = self._index
+            # Against what the index held was read from, not against the folder when this
+            # object was made: a change may have committed in between.
+            seen = generation_at(old)
+            if seen is None or seen == (old.generation, old.store_inode):
+                return False
             try:
                 new = load_index(old.path, self._settings, old.embedder, previous=old)
             except RagError as exc:  # a rebuild between its renames, say: try again later
                 log.warning("index at %s not reloaded: %s", old.path, exc)
                 return False
-            self._index, self._seen = new, seen
+            self._index = new
         log.info("index at %s: generation %d -> %d", new.path, old.generation, new.generation)
         if self._on_change:
             self._on_change(new)

@@ -231,11 +231,14 @@ def test_a_live_index_moves_to_the_new_generation_and_the_old_one_still_answers(
     index_dir: Path, use_embedder: Embedder
 ) -> None:
     settings = Settings()
-    live = LiveIndex(load_index(index_dir, settings, use_embedder), settings)
-    old = live.current
-    assert not live.refresh()
+    old = load_index(index_dir, settings, use_embedder)
+    assert not LiveIndex(old, settings).refresh()
     update_index(index_dir, settings, add=[LYON], embedder=use_embedder)
+    # Made after the change, from a generation loaded before it (a worker starting while a
+    # write commits): it still moves to the new one.
+    live = LiveIndex(old, settings)
     assert live.refresh() and live.current.generation == 2
+    assert not live.refresh()
     assert live.current.segments["00000001-main"] is old.segments["00000001-main"]  # shared
     second = live.current
     assert search(second, "vélos électriques à Lyon", 1).results[0].doc_id == "lyon-velos"
