@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -161,6 +162,23 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
     return con
 
 
+def _vocabulary_rows(
+    con: sqlite3.Connection, size: int, columns: str
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Each language's `size` most frequent words (ties by word), as rows of `columns` of the
+    words table; languages without a word in use are left out."""
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    for (language,) in con.execute("SELECT DISTINCT language FROM words ORDER BY 1").fetchall():
+        rows = con.execute(
+            f"SELECT {columns} FROM words WHERE language = ? AND count > 0 "
+            "ORDER BY count DESC, word LIMIT ?",
+            (language, size),
+        ).fetchall()
+        if rows:
+            found[language] = rows
+    return found
+
+
 def create_store(path: Path) -> None:
     """A new, empty store at `path` (which must not exist)."""
     con = _connect(path, read_only=False)
@@ -290,35 +308,19 @@ class ChunkStore:
 
     def vocabulary_words(self, size: int) -> dict[str, list[str]]:
         """Each language's `size` most frequent words (ties by word)."""
-        con = self._connect()
-        languages = [row[0] for row in con.execute("SELECT DISTINCT language FROM words")]
-        found: dict[str, list[str]] = {}
-        for language in sorted(languages):
-            rows = con.execute(
-                "SELECT word FROM words WHERE language = ? AND count > 0 "
-                "ORDER BY count DESC, word LIMIT ?",
-                (language, size),
-            ).fetchall()
-            if rows:
-                found[language] = [w for (w,) in rows]
-        return found
+        found = _vocabulary_rows(self._connect(), size, "word")
+        return {language: [w for (w,) in rows] for language, rows in found.items()}
 
     def vocabulary(self, size: int) -> dict[str, tuple[list[str], np.ndarray]]:
         """Each language's `size` most frequent words (ties by word) and their vectors."""
-        con = self._connect()
-        languages = [row[0] for row in con.execute("SELECT DISTINCT language FROM words")]
-        found: dict[str, tuple[list[str], np.ndarray]] = {}
-        for language in sorted(languages):
-            rows = con.execute(
-                "SELECT word, vector FROM words WHERE language = ? AND count > 0 "
-                "ORDER BY count DESC, word LIMIT ?",
-                (language, size),
-            ).fetchall()
-            if not rows:
-                continue
-            vectors = np.stack([np.frombuffer(v, np.float16) for _, v in rows])
-            found[language] = ([w for w, _ in rows], vectors.astype(np.float32))
-        return found
+        found = _vocabulary_rows(self._connect(), size, "word, vector")
+        return {
+            language: (
+                [w for w, _ in rows],
+                np.stack([np.frombuffer(v, np.float16) for _, v in rows]).astype(np.float32),
+            )
+            for language, rows in found.items()
+        }
 
     def word_vectors(
         self, wanted: Sequence[tuple[str, str]] | None = None
@@ -492,18 +494,15 @@ class StoreWriter:
         size: int,
         embed_words: WordEmbedder,
     ) -> None:
-        con = self._con
-        missing: list[tuple[str, str]] = []
-        for (language,) in con.execute("SELECT DISTINCT language FROM words").fetchall():
-            missing += con.execute(
-                "SELECT language, word FROM (SELECT language, word, vector FROM words "
-                "WHERE language = ? AND count > 0 ORDER BY count DESC, word LIMIT ?) "
-                "WHERE vector IS NULL",
-                (language, size),
-            ).fetchall()
+        missing = [
+            (language, word)
+            for language, rows in _vocabulary_rows(self._con, size, "word, vector").items()
+            for word, vector in rows
+            if vector is None
+        ]
         if missing:
             vectors = np.asarray(embed_words(missing), dtype=np.float16)
-            con.executemany(
+            self._con.executemany(
                 "UPDATE words SET vector = ? WHERE language = ? AND word = ?",
                 ((v.tobytes(), lang, w) for (lang, w), v in zip(missing, vectors, strict=True)),
             )

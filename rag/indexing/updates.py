@@ -303,7 +303,7 @@ def _apply(
     manifest = manifest_for(
         index.embedder,
         settings,
-        ChunkStore(index.path / STORE),
+        store,  # its reads see the commit
         segments[0].vectors.kind,
         generation,
         built_at=index.manifest.built_at,
