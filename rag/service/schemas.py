@@ -113,6 +113,16 @@ class NewDocument(BaseModel):
 
 
 UPLOAD_FIELDS = ("id", "title", "date", "url", "language")
+
+
+def _upload_field(name: str) -> dict[str, Any]:
+    """The schema of an upload's form field: the JSON body's rules for it, without a type, as
+    every form field is text (`5` and `"5"` are the same field)."""
+    schema = NewDocument.model_json_schema()["properties"][name]
+    rules = next(s for s in schema["anyOf"] if s.get("type") == "string")
+    return {k: v for k, v in rules.items() if k != "type"}
+
+
 WRITE_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -122,6 +132,7 @@ WRITE_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
+                    "additionalProperties": False,
                     "properties": {
                         "file": {
                             "type": "string",
@@ -129,7 +140,7 @@ WRITE_BODY: dict[str, Any] = {
                             "description": "a .txt, .md or .html file; its name without the "
                             "extension is the id unless `id` is given",
                         },
-                        **{name: {"type": "string"} for name in UPLOAD_FIELDS},
+                        **{name: _upload_field(name) for name in UPLOAD_FIELDS},
                     },
                 }
             },

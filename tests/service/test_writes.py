@@ -135,6 +135,12 @@ def test_uploads_are_read_like_corpus_files(writable: httpx.Client) -> None:
         ({"files": {"file": ("a.pdf", b"%PDF-1.4")}}, 422, "invalid_document", ".pdf"),
         ({"files": {"other": ("a.txt", b"x")}}, 422, "invalid_query", "`file`"),
         (
+            {"files": {"file": ("a.txt", b"Un texte.")}, "data": {"colour": "red"}},
+            422,
+            "invalid_request",
+            "colour",
+        ),
+        (
             {"files": {"file": ("a.txt", b"Un texte.")}, "data": {"language": "de"}},
             422,
             "invalid_request",

@@ -71,6 +71,16 @@ async def _document_of(request: Request, doc_id: str | None) -> Document:
                 raise InvalidQueryError(
                     "a multipart upload needs a `file` field: a .txt, .md or .html file"
                 )
+            unknown = sorted(set(form) - {"file", *UPLOAD_FIELDS})
+            if unknown:  # as a JSON body's unknown fields are
+                allowed = ", ".join(("file", *UPLOAD_FIELDS))
+                raise RequestValidationError(
+                    [
+                        {"loc": ("body", k), "type": "extra_forbidden",
+                         "msg": f"unknown form field; an upload's fields are {allowed}"}
+                        for k in unknown
+                    ]
+                )  # fmt: skip
             fields = {k: str(form[k]) for k in UPLOAD_FIELDS if k != "id" and form.get(k)}
             name = PurePath(upload.filename or "upload.txt")
             given_id = str(form["id"]) if form.get("id") else name.stem
