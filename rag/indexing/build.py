@@ -18,7 +18,7 @@ import shutil
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -40,7 +40,7 @@ from rag.indexing.folder import (
     write_lock,
 )
 from rag.indexing.index import Index, load_index
-from rag.indexing.lexical import TermCounts, analyze_passages
+from rag.indexing.lexical import TermCounts, analyze_passage
 from rag.indexing.manifest import (
     FORMAT_VERSION,
     MANIFEST,
@@ -61,7 +61,7 @@ from rag.indexing.store import (
     create_store,
     word_counts,
 )
-from rag.indexing.translation import vocabulary
+from rag.indexing.translation import most_frequent
 from rag.indexing.vectors import FaissVectorIndex
 from rag.ingest.chunking import chunk_documents, sentence_spans
 from rag.ingest.corpus import (
@@ -78,6 +78,18 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[str, int, int], None]
 
 
+class Stages(dict[str, float]):
+    """Seconds spent in each stage of a build, in the order the stages ran."""
+
+    @contextlib.contextmanager
+    def timing(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[stage] = self.get(stage, 0.0) + time.perf_counter() - started
+
+
 @dataclass(frozen=True)
 class BuildReport:
     manifest: Manifest
@@ -85,6 +97,8 @@ class BuildReport:
     reused: int
     seconds: float
     embed_seconds: float = 0.0  # of `seconds`, the time spent embedding
+    # Of `seconds`: chunking, embedding, bm25, vocabulary, faiss, segment, store.
+    stages: dict[str, float] = field(default_factory=dict)
     # What reading the corpus left out, and the files that were not UTF-8 (source -> encoding).
     skipped: list[Skipped] = field(default_factory=list)
     decoded: dict[str, str] = field(default_factory=dict)
@@ -140,10 +154,11 @@ def _embed_texts(
     embedder: Embedder,
     previous: VectorLookup,
     progress: ProgressCallback | None,
+    dtypes: Sequence[type[np.floating]] = (),
 ) -> tuple[list[tuple[np.ndarray, list[bytes]]], int]:
     """Each group's vectors and hashes, and how many texts were embedded: each distinct text
     of all groups once, only if `previous` lacks it, in one call to the embedder (one job,
-    when it runs on a cluster)."""
+    when it runs on a cluster). A group's vectors are float32 unless `dtypes` says."""
     hashes = [[_embed_hash(embedder, t) for t in texts] for texts in groups]
     known = previous([h for hs in hashes for h in hs])
     todo: dict[bytes, str] = {}
@@ -164,8 +179,9 @@ def _embed_texts(
         fresh = embedder.encode_passages(list(todo.values()), advance)
         known.update(zip(todo, fresh, strict=True))
     embedded = []
-    for hs in hashes:
-        vectors = np.empty((len(hs), embedder.dimension), dtype=np.float32)
+    for n, hs in enumerate(hashes):
+        dtype = dtypes[n] if n < len(dtypes) else np.float32
+        vectors = np.empty((len(hs), embedder.dimension), dtype=dtype)
         for i, h in enumerate(hs):
             vectors[i] = known[h]
         embedded.append((vectors, hs))
@@ -185,6 +201,7 @@ class Prepared:
     word_vectors: dict[tuple[str, str], np.ndarray]
     embedded: int
     embed_seconds: float
+    stages: Stages
 
 
 def prepare(
@@ -201,23 +218,32 @@ def prepare(
     what `previous` lacks: passages, sentences, and the `vocabulary_size` most frequent words
     of each language (which a build from nothing keeps; a change embeds the words its new
     vocabulary lacks when it commits)."""
-    passages = list(chunk_documents(documents, settings.chunk_size, settings.chunk_overlap))
-    texts = [p.text for p in passages]
-    language = {d.id: d.language for d in documents}
-    languages = [language[p.doc_id] for p in passages]
-    spans = [[(a, b) for a, b in sentence_spans(p)] for p in passages]
-    sentence_texts = [
-        p.text[a - p.start : b - p.start]
-        for p, ss in zip(passages, spans, strict=True)
-        for a, b in ss
-    ]
-    words = vocabulary(texts, languages, vocabulary_size) if vocabulary_size else {}
-    flat_words = [(lang, w) for lang, ws in words.items() for w in ws]
-    started = time.perf_counter()
-    groups, embedded = _embed_texts(
-        [texts, sentence_texts, [w for _, w in flat_words]], embedder, previous, progress
-    )
-    embed_seconds = time.perf_counter() - started
+    stages = Stages()
+    with stages.timing("chunking"):
+        chunks = chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
+        passages = list(chunks)
+        texts = [p.text for p in passages]
+        language = {d.id: d.language for d in documents}
+        languages = [language[p.doc_id] for p in passages]
+        spans = [[(a, b) for a, b in sentence_spans(p)] for p in passages]
+        sentence_texts = [
+            p.text[a - p.start : b - p.start]
+            for p, ss in zip(passages, spans, strict=True)
+            for a, b in ss
+        ]
+    with stages.timing("vocabulary"):
+        counted = word_counts(zip(texts, languages, strict=True))
+        words = most_frequent(counted, vocabulary_size) if vocabulary_size else {}
+        flat_words = [(lang, w) for lang, ws in words.items() for w in ws]
+    with stages.timing("embedding"):
+        groups, embedded = _embed_texts(
+            [texts, sentence_texts, [w for _, w in flat_words]],
+            embedder,
+            previous,
+            progress,
+            # Sentence vectors are stored in float16: a million passages have millions.
+            dtypes=(np.float32, np.float16),
+        )
     (vectors, hashes), (sentence_vectors, sentence_hashes), (word_rows, _) = groups
     new: list[NewPassage] = []
     sentence = first_sentence
@@ -230,16 +256,20 @@ def prepare(
             at += 1
         new.append(NewPassage(first_passage + n, p, hashes[n], rows))
     ids = np.arange(first_passage, first_passage + len(passages), dtype=np.int64)
+    with stages.timing("bm25"):
+        stems = (analyze_passage(t, lang) for t, lang in zip(texts, languages, strict=True))
+        terms = TermCounts.build(ids, stems)
     return Prepared(
         passages=new,
         vectors=vectors,
         sentence_ids=np.arange(first_sentence, sentence, dtype=np.int64),
         sentence_vectors=sentence_vectors,
-        terms=TermCounts.build(ids, analyze_passages(texts, languages)),
-        words=word_counts(zip(texts, languages, strict=True)),
+        terms=terms,
+        words=counted,
         word_vectors=dict(zip(flat_words, word_rows, strict=True)),
         embedded=embedded,
-        embed_seconds=embed_seconds,
+        embed_seconds=stages["embedding"],
+        stages=stages,
     )
 
 
@@ -355,7 +385,9 @@ def _write_index(
         if progress:
             progress("indexing", 0, 1)
         generation = _next_generation(index_dir)
-        vectors = FaissVectorIndex.build(ready.vectors, ready.terms.ids, settings)
+        stages = ready.stages
+        with stages.timing("faiss"):
+            vectors = FaissVectorIndex.build(ready.vectors, ready.terms.ids, settings)
         segment = Segment(
             segment_name(generation, "main"),
             vectors,
@@ -363,28 +395,30 @@ def _write_index(
             ready.sentence_ids,
             ready.sentence_vectors,
         )
-        write_segment(building, segment)
-        create_store(building / STORE)
-        writer = StoreWriter(building / STORE)
-        try:
-            state = State(
-                generation=generation,
-                segments=[segment.name],
-                next_passage=len(ready.passages),
-                next_sentence=len(ready.sentence_ids),
-                vocabulary_size=tuned.vocabulary_size,
-            )
-            writer.commit(
-                state,
-                removed=[],
-                documents=[(d, document_fingerprint(d), (origins or {}).get(d.id))
-                           for d in documents],
-                passages=ready.passages,
-                words=ready.words,
-                embed_words=WordVectors(embedder, ready.word_vectors, previous),
-            )  # fmt: skip
-        finally:
-            writer.close()
+        with stages.timing("segment"):
+            write_segment(building, segment)
+        with stages.timing("store"):
+            create_store(building / STORE)
+            writer = StoreWriter(building / STORE)
+            try:
+                state = State(
+                    generation=generation,
+                    segments=[segment.name],
+                    next_passage=len(ready.passages),
+                    next_sentence=len(ready.sentence_ids),
+                    vocabulary_size=tuned.vocabulary_size,
+                )
+                writer.commit(
+                    state,
+                    removed=[],
+                    documents=[(d, document_fingerprint(d), (origins or {}).get(d.id))
+                               for d in documents],
+                    passages=ready.passages,
+                    words=ready.words,
+                    embed_words=WordVectors(embedder, ready.word_vectors, previous),
+                )  # fmt: skip
+            finally:
+                writer.close()
         store = ChunkStore(building / STORE)
         manifest = manifest_for(embedder, tuned, store, vectors.kind, generation)
         # The manifest is written last: a folder without one is never taken for an index.
@@ -402,6 +436,7 @@ def _write_index(
         total - ready.embedded,
         time.perf_counter() - started,
         ready.embed_seconds,
+        dict(ready.stages),
     )
 
 

@@ -20,7 +20,9 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -29,9 +31,11 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
 from scipy import sparse
 
+from rag.indexing.ids import positions
+
 TERMS = "terms.json"
-COUNTS = "term_counts.npz"
 K1, B = 1.5, 0.75
+_BLOCK = 1 << 20  # postings gathered in Python lists before they are packed into an array
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STEMMER_NAMES = {"fr": "french", "en": "english"}
 _STOPWORDS = {"fr": frozenset(STOPWORDS_FRENCH), "en": frozenset(STOPWORDS_EN)}
@@ -84,54 +88,76 @@ def analyze_query(text: str) -> list[str]:
 
 
 class TermCounts:
-    """One segment's postings: how often each stem (column) is in each passage (row)."""
+    """One segment's postings: how often each stem is in each passage, by passage (rows, for
+    merges) and by stem (the postings a question reads), with each passage's length and each
+    stem's number of passages. Loaded memory-mapped: serving workers share the pages, and a
+    question touches only its stems' postings."""
 
-    def __init__(self, ids: np.ndarray, terms: list[str], counts: sparse.csr_matrix):
-        self.ids = np.asarray(ids, dtype=np.int64)  # the passage id of each row, ascending
+    def __init__(
+        self,
+        ids: np.ndarray,
+        terms: list[str],
+        by_row: Csr,
+        by_term: Csr | None = None,
+        lengths: np.ndarray | None = None,
+    ):
+        self.ids = ids  # the passage id of each row, ascending
         self.terms = terms
         self.columns = {t: i for i, t in enumerate(terms)}
-        self.counts = counts.tocsr()
-        self._postings: tuple[sparse.csc_matrix, np.ndarray, np.ndarray] | None = None
+        self.by_row = by_row
+        if by_term is None or lengths is None:
+            counts = self.counts
+            by_term = Csr.of(counts.tocsc())
+            lengths = np.asarray(counts.sum(axis=1), dtype=np.float32).ravel()
+        self.by_term = by_term
+        self.lengths = lengths
+        self.df = np.diff(by_term.indptr).astype(np.int64)
+
+    @property
+    def counts(self) -> sparse.csr_matrix:
+        """The rows as a SciPy matrix (a copy: for merges, not for questions)."""
+        b = self.by_row
+        return sparse.csr_matrix(
+            (np.asarray(b.values, np.float32), np.asarray(b.indices), np.asarray(b.indptr)),
+            shape=(len(self.ids), len(self.terms)),
+        )
 
     @classmethod
-    def build(cls, ids: np.ndarray, tokens: Sequence[Sequence[str]]) -> TermCounts:
+    def from_matrix(cls, ids: np.ndarray, terms: list[str], counts: sparse.spmatrix) -> TermCounts:
+        return cls(np.asarray(ids, dtype=np.int64), terms, Csr.of(counts.tocsr()))
+
+    @classmethod
+    def build(cls, ids: np.ndarray, tokens: Iterable[Sequence[str]]) -> TermCounts:
+        """The counts of each passage's stems, `tokens` (read once, as they come: the stems
+        of a million passages are not all held at once, only their counts, in arrays)."""
         columns: dict[str, int] = {}
-        indptr: list[int] = [0]
+        sizes: list[int] = []
         indices: list[int] = []
         data: list[int] = []
+        blocks: list[tuple[np.ndarray, np.ndarray]] = []
         for stems in tokens:
-            row: dict[int, int] = {}
-            for stem_ in stems:
-                column = columns.setdefault(stem_, len(columns))
-                row[column] = row.get(column, 0) + 1
+            row = Counter(columns.setdefault(s, len(columns)) for s in stems)
             indices.extend(row)
             data.extend(row.values())
-            indptr.append(len(indices))
+            sizes.append(len(row))
+            if len(indices) >= _BLOCK:
+                blocks.append((np.asarray(indices, np.int32), np.asarray(data, np.float32)))
+                indices, data = [], []
+        blocks.append((np.asarray(indices, np.int32), np.asarray(data, np.float32)))
+        indptr = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        values = np.concatenate([b[1] for b in blocks])
         counts = sparse.csr_matrix(
-            (np.asarray(data, np.float32), np.asarray(indices, np.int32), indptr),
-            shape=(len(tokens), len(columns)),
+            (values, np.concatenate([b[0] for b in blocks]), indptr),
+            shape=(len(sizes), len(columns)),
         )
-        return cls(np.asarray(ids, np.int64), list(columns), counts)
-
-    @classmethod
-    def empty(cls) -> TermCounts:
-        return cls(np.empty(0, np.int64), [], sparse.csr_matrix((0, 0), dtype=np.float32))
+        return cls.from_matrix(ids, list(columns), counts)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def postings(self) -> tuple[sparse.csc_matrix, np.ndarray, np.ndarray]:
-        """The counts by term (columns), each row's length, and each term's number of rows:
-        computed once, as the segment never changes."""
-        if self._postings is None:
-            by_term = self.counts.tocsc()
-            lengths = np.asarray(self.counts.sum(axis=1), dtype=np.float64).ravel()
-            self._postings = (by_term, lengths, np.diff(by_term.indptr))
-        return self._postings
-
     def select(self, keep: np.ndarray) -> TermCounts:
         """The rows where `keep` (a boolean mask) is true."""
-        return TermCounts(self.ids[keep], self.terms, self.counts[np.flatnonzero(keep)])
+        return TermCounts.from_matrix(self.ids[keep], self.terms, self.counts[np.flatnonzero(keep)])
 
     @staticmethod
     def concat(parts: Sequence[TermCounts]) -> TermCounts:
@@ -158,72 +184,167 @@ class TermCounts:
             dtype=np.float32,
         )
         ids = np.concatenate([p.ids for p in parts] or [np.empty(0, np.int64)])
-        return TermCounts(ids, list(columns), counts)
+        return TermCounts.from_matrix(ids, list(columns), counts)
 
     def save(self, folder: Path) -> None:
         (folder / TERMS).write_text(json.dumps(self.terms, ensure_ascii=False), encoding="utf-8")
-        with (folder / COUNTS).open("wb") as f:
-            np.savez(
-                f,
-                ids=self.ids,
-                indptr=self.counts.indptr,
-                indices=self.counts.indices,
-                data=self.counts.data,
-            )
+        arrays = {
+            "ids": self.ids,
+            "lengths": self.lengths,
+            **self.by_row.arrays("rows"),
+            **self.by_term.arrays("terms"),
+        }
+        for name, array in arrays.items():
+            np.save(folder / f"bm25_{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
 
     @classmethod
     def load(cls, folder: Path) -> TermCounts:
+        def array(name: str) -> np.ndarray:
+            return np.load(folder / f"bm25_{name}.npy", mmap_mode="r", allow_pickle=False)
+
         terms = json.loads((folder / TERMS).read_text(encoding="utf-8"))
-        with np.load(folder / COUNTS, allow_pickle=False) as f:
-            ids = f["ids"]
-            counts = sparse.csr_matrix(
-                (f["data"], f["indices"], f["indptr"]), shape=(len(ids), len(terms))
-            )
-        return cls(ids, terms, counts)
+        ids, lengths = np.asarray(array("ids")), array("lengths")
+        by_row, by_term = Csr.load("rows", array), Csr.load("terms", array)
+        if not (
+            len(ids) == len(lengths) == len(by_row)
+            and len(by_term) == len(terms)
+            and by_row.size == by_term.size >= 0
+        ):
+            raise ValueError(f"the BM25 files of {folder} do not agree in size")
+        return cls(ids, terms, by_row, by_term, lengths)
+
+
+@dataclass(frozen=True)
+class Csr:
+    """Compressed sparse rows as three arrays, which may be memory-mapped: row r's entries are
+    `indices` and `values` at `indptr[r]:indptr[r+1]`. A row is a passage (its stems), or in
+    postings a stem (its passages: a CSC matrix's arrays). Counts are whole numbers below
+    65,536 (a passage has at most 20,000 characters)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, matrix: sparse.csr_matrix | sparse.csc_matrix) -> Csr:
+        return cls(
+            matrix.indptr.astype(np.int64),
+            matrix.indices.astype(np.int32),
+            matrix.data.astype(np.uint16),
+        )
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {
+            f"{prefix}_indptr": self.indptr,
+            f"{prefix}_indices": self.indices,
+            f"{prefix}_values": self.values,
+        }
+
+    @classmethod
+    def load(cls, prefix: str, array: Callable[[str], np.ndarray]) -> Csr:
+        return cls(array(f"{prefix}_indptr"), array(f"{prefix}_indices"), array(f"{prefix}_values"))
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def size(self) -> int:
+        """The number of entries: checked against the arrays' lengths when loaded."""
+        ok = len(self.indptr) and len(self.indices) == len(self.values) == self.indptr[-1]
+        return int(self.indptr[-1]) if ok else -1
+
+    def row(self, r: int) -> tuple[np.ndarray, np.ndarray]:
+        start, end = int(self.indptr[r]), int(self.indptr[r + 1])
+        return self.indices[start:end], self.values[start:end]
+
+    def indices_of(self, rows: np.ndarray) -> np.ndarray:
+        """The indices of all the entries of `rows`, concatenated."""
+        starts, ends = self.indptr[rows], self.indptr[rows + 1]
+        sizes = ends - starts
+        offsets = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes)
+        return np.asarray(self.indices[np.arange(int(sizes.sum())) + offsets])
 
 
 class LexicalScores:
-    """The BM25 score of each passage that shares a stem with a question (others score 0)."""
+    """The BM25 score of every passage for one question, per segment (0 for a passage that
+    shares no stem with it)."""
 
-    def __init__(self, ids: np.ndarray, values: np.ndarray):
-        order = np.argsort(ids, kind="stable")
-        self.ids = ids[order]
-        self.values = values[order]
+    def __init__(self, parts: Sequence[tuple[np.ndarray, np.ndarray]]):
+        self._parts = list(parts)  # (ascending passage ids, their scores), per segment
 
     def of(self, ids: Sequence[int]) -> np.ndarray:
         """The scores of `ids`, 0 for a passage that matched nothing."""
         wanted = np.asarray(ids, dtype=np.int64)
-        at = np.searchsorted(self.ids, wanted)
-        at = np.minimum(at, max(len(self.ids) - 1, 0))
-        found = (len(self.ids) > 0) & (self.ids[at] == wanted) if len(self.ids) else None
         out = np.zeros(len(wanted), dtype=np.float32)
-        if found is not None:
-            out[found] = self.values[at[found]]
+        for seg_ids, values in self._parts:
+            at, found = positions(seg_ids, wanted)
+            out[found] = values[at[found]]
         return out
+
+    def matched(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ids of the passages with a score above 0 (ascending), and their scores."""
+        ids, values = [np.empty(0, np.int64)], [np.empty(0, np.float32)]
+        for seg_ids, scores in self._parts:
+            nonzero = np.flatnonzero(scores)
+            ids.append(seg_ids[nonzero])
+            values.append(scores[nonzero])
+        all_ids = np.concatenate(ids)
+        order = np.argsort(all_ids, kind="stable")
+        return all_ids[order], np.concatenate(values)[order]
+
+    def top(self, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The `k` best passages with a score above 0, of `allowed` only if given."""
+        ids, values = [], []
+        for seg_ids, scores in self._parts:
+            if allowed is None:
+                rows = np.flatnonzero(scores)
+            else:
+                at, found = positions(seg_ids, allowed)
+                rows = at[found]
+                rows = rows[scores[rows] > 0]
+            if len(rows) > k:
+                rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
+            ids.append(seg_ids[rows])
+            values.append(scores[rows])
+        if not ids:
+            return []
+        all_ids, all_values = np.concatenate(ids), np.concatenate(values)
+        order = np.lexsort((all_ids, -all_values))[:k]
+        return [(int(all_ids[i]), float(all_values[i])) for i in order]
 
 
 class BM25Index:
     """BM25 over segments, with the statistics of their live passages.
 
     Loading a generation costs only its removed passages' postings (document frequencies are
-    each segment's, less those of its removed rows); the term-frequency part of a posting is
-    computed when a question reads it, with the mean length of the live passages."""
+    each segment's, less those of its removed rows) and one pass over the passages' lengths; a
+    question reads only its stems' postings, and adds their scores into one array per segment
+    (no sorting of the passages it matched)."""
 
     def __init__(self, segments: Sequence[TermCounts], live: np.ndarray):
         """`live`: the ascending ids of the passages that are not removed."""
+        # (postings, document frequencies of the live rows, removed rows) per segment
         self._segments: list[tuple[TermCounts, np.ndarray, np.ndarray]] = []
         self._n, total = 0, 0.0
         for seg in segments:
-            alive = np.isin(seg.ids, live)
-            _, lengths, df = seg.postings()
+            _, alive = positions(live, seg.ids)
             dead = np.flatnonzero(~alive)
+            df = seg.df
             if len(dead):
-                gone = seg.counts[dead]
-                df = df - np.bincount(gone.indices, minlength=len(seg.terms))
+                gone = seg.by_row.indices_of(dead)
+                df = df - np.bincount(gone, minlength=len(seg.terms))
             self._n += int(alive.sum())
-            total += float(lengths[alive].sum())
-            self._segments.append((seg, alive, df))
+            total += float(np.sum(seg.lengths[alive], dtype=np.float64))
+            self._segments.append((seg, df, dead))
         self._average = total / self._n if self._n else 1.0
+        # Lucene's term-frequency part is tf / (tf + k1 (1 - b + b dl / avgdl)): the norm of
+        # each row, for this generation's mean length.
+        self._norms = [
+            (K1 * (1 - B + B * np.asarray(seg.lengths, np.float32) / self._average)).astype(
+                np.float32
+            )
+            for seg, _, _ in self._segments
+        ]
 
     @classmethod
     def build(cls, texts: Sequence[str], languages: Sequence[str]) -> BM25Index:
@@ -236,36 +357,27 @@ class BM25Index:
         return self._n
 
     def _idf(self, term: str) -> float:
-        df = sum(int(df[seg.columns[term]]) for seg, _, df in self._segments if term in seg.columns)
+        df = sum(int(df[seg.columns[term]]) for seg, df, _ in self._segments if term in seg.columns)
         return math.log(1 + (self._n - df + 0.5) / (df + 0.5)) if df else 0.0
 
     def scores(self, query: str, extra_terms: Iterable[str] = ()) -> LexicalScores:
         """The BM25 scores of `query`, plus any `extra_terms` (stems, such as the question's
         words translated into the corpus's language)."""
         terms = sorted({*analyze_query(query), *extra_terms})
-        ids, values = [], []
-        for term in terms:
-            idf = self._idf(term)
-            if not idf:
-                continue
-            for seg, alive, _ in self._segments:
+        idfs = {t: self._idf(t) for t in terms}
+        parts = []
+        for (seg, _, dead), norms in zip(self._segments, self._norms, strict=True):
+            summed = np.zeros(len(seg), dtype=np.float32)
+            for term, idf in idfs.items():
                 column = seg.columns.get(term)
-                if column is None:
+                if not idf or column is None:
                     continue
-                postings, lengths, _ = seg.postings()
-                start, end = postings.indptr[column], postings.indptr[column + 1]
-                rows = postings.indices[start:end]
-                keep = alive[rows]
-                rows, tf = rows[keep], postings.data[start:end][keep]
-                # Lucene's term-frequency part: tf / (tf + k1 (1 - b + b dl / avgdl)).
-                norm = K1 * (1 - B + B * lengths[rows] / self._average)
-                ids.append(seg.ids[rows])
-                values.append(idf * tf / (tf + norm))
-        if not ids:  # a question of stop words or symbols: no passage matches it
-            return LexicalScores(np.empty(0, np.int64), np.empty(0, np.float32))
-        unique, inverse = np.unique(np.concatenate(ids), return_inverse=True)
-        summed = np.bincount(inverse, weights=np.concatenate(values)).astype(np.float32)
-        return LexicalScores(unique, summed)
+                rows, tf = seg.by_term.row(column)
+                tf = tf.astype(np.float32)
+                summed[rows] += np.float32(idf) * tf / (tf + norms[rows])  # rows are distinct
+            summed[dead] = 0.0
+            parts.append((seg.ids, summed))
+        return LexicalScores(parts)
 
     def search(
         self,
@@ -277,17 +389,8 @@ class BM25Index:
         (passage id, BM25 score), best first. Passages that share no stem with it are left out.
         """
         scored = self.scores(query) if isinstance(query, str) else query
-        ids, values = scored.ids, scored.values
-        keep = values > 0
-        if allowed is not None:
-            keep &= np.isin(ids, np.asarray(allowed, dtype=np.int64))
-        ids, values = ids[keep], values[keep]
-        k = min(k, len(ids))
-        if k == 0:
-            return []
-        top = np.argpartition(-values, k - 1)[:k]
-        top = top[np.lexsort((ids[top], -values[top]))]
-        return [(int(ids[i]), float(values[i])) for i in top]
+        wanted = None if allowed is None else np.asarray(allowed, dtype=np.int64)
+        return scored.top(k, wanted) if k > 0 else []
 
 
 def analyze_passages(texts: Sequence[str], languages: Sequence[str]) -> list[list[str]]:

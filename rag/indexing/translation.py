@@ -36,12 +36,21 @@ def vocabulary(
 ) -> dict[str, list[str]]:
     """The words of `texts` by language, most frequent first (ties by word), at most
     `max_words` each."""
-    counts: dict[str, Counter[str]] = {}
+    counts: Counter[tuple[str, str]] = Counter()
     for text, language in zip(texts, languages, strict=True):
-        counts.setdefault(language, Counter()).update(vocabulary_words(text, language))
+        counts.update((language, w) for w in vocabulary_words(text, language))
+    return most_frequent(counts, max_words)
+
+
+def most_frequent(counts: Counter[tuple[str, str]], max_words: int) -> dict[str, list[str]]:
+    """The `max_words` most frequent words of each language of `counts` ((language, word) ->
+    count), most frequent first (ties by word)."""
+    by_language: dict[str, list[tuple[int, str]]] = {}
+    for (language, word), n in counts.items():
+        by_language.setdefault(language, []).append((-n, word))
     return {
-        language: [w for w, _ in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:max_words]]
-        for language, c in sorted(counts.items())
+        language: [w for _, w in sorted(pairs)[:max_words]]
+        for language, pairs in sorted(by_language.items())
     }
 
 

@@ -365,7 +365,7 @@ def _segments(
     for s in kept:
         keep = np.isin(s.sentence_ids, live_sentences)
         sentence_ids.append(s.sentence_ids[keep])
-        sentence_vectors.append(np.asarray(s.sentence_vectors[keep], dtype=np.float32))
+        sentence_vectors.append(np.asarray(s.sentence_vectors[keep], dtype=np.float16))
     sentence_ids.append(ready.sentence_ids)
     sentence_vectors.append(ready.sentence_vectors)
     kind = choose_kind(len(terms), index.settings) if merge else "flat"

@@ -18,6 +18,7 @@ import faiss
 import numpy as np
 
 from rag.config import Settings
+from rag.indexing.ids import contains
 
 FILE_NAME = "vectors.faiss"
 
@@ -76,7 +77,10 @@ class FaissVectorIndex:
 
     @classmethod
     def load(cls, folder: Path, settings: Settings) -> FaissVectorIndex:
-        index = faiss.read_index(str(folder / FILE_NAME), faiss.IO_FLAG_MMAP)
+        # The vectors of a flat or HNSW index (IndexFlatCodes) are memory-mapped: they stay in
+        # the page cache, shared by every worker that serves the index. (An IVF index's lists
+        # are read whole: faiss cannot map them and flat codes in one read.)
+        index = faiss.read_index(str(folder / FILE_NAME), faiss.IO_FLAG_MMAP_IFC)
         wrapper: Any = faiss.downcast_index(index)
         inner = faiss.downcast_index(wrapper.index)
         if isinstance(inner, faiss.IndexIVF):
@@ -115,7 +119,7 @@ class VectorIndex:
         self.kind = kind  # the main segment's
         self._live = live
         # The ids each segment holds that are removed: left out of every search.
-        self._dead = [seg.ids[~np.isin(seg.ids, live)] for seg in self.segments]
+        self._dead = [seg.ids[~contains(live, seg.ids)] for seg in self.segments]
 
     @property
     def dimension(self) -> int:
@@ -128,7 +132,7 @@ class VectorIndex:
         """The number of the segment that holds each of `ids` (-1 for none)."""
         where = np.full(len(ids), -1)
         for n, seg in enumerate(self.segments):
-            where[np.isin(ids, seg.ids)] = n
+            where[contains(seg.ids, ids)] = n
         return where
 
     def reconstruct(self, ids: Sequence[int]) -> np.ndarray:
@@ -158,7 +162,7 @@ class VectorIndex:
         for seg, dead in zip(self.segments, self._dead, strict=True):
             selector: Any = None
             if wanted is not None:
-                mine = wanted[np.isin(wanted, seg.ids) & ~np.isin(wanted, dead)]
+                mine = wanted[contains(seg.ids, wanted) & ~contains(dead, wanted)]
                 if not len(mine):
                     continue
                 selector = faiss.IDSelectorBatch(mine)

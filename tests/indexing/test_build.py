@@ -19,6 +19,8 @@ from rag.indexing.manifest import FORMAT_VERSION, MANIFEST, index_matches
 from rag.ingest.corpus import load_corpus
 from rag.retrieval.search import search
 
+BM25_ARRAYS = [f"{m}_{a}" for m in ("rows", "terms") for a in ("indptr", "indices", "values")]
+
 
 class CountingEmbedder(UseM3Embedder):
     """The real default model, counting what it embeds."""
@@ -75,12 +77,14 @@ def test_manifest_says_how_the_index_was_built(built_index_dir: Path) -> None:
     assert manifest["chunking"] == {"size": settings.chunk_size, "overlap": settings.chunk_overlap}
     assert manifest["documents"] == 5 and manifest["passages"] > 5
     assert manifest["sentences"] > manifest["passages"]
-    assert manifest["vector_index"] == "flat" and manifest["format_version"] == 4
+    assert manifest["vector_index"] == "flat" and manifest["format_version"] == FORMAT_VERSION
     assert manifest["vocabulary"] > 500  # the French words of the five articles
     assert len(manifest["corpus_fingerprint"]) == 64 and manifest["built_at"]
     assert {"chunks.sqlite", "segments", MANIFEST} <= {p.name for p in built_index_dir.iterdir()}
     (segment,) = (built_index_dir / "segments").iterdir()  # one segment, of generation 1
-    files = {"vectors.faiss", "terms.json", "term_counts.npz", "sentences.npy", "sentence_ids.npy"}
+    files = {"vectors.faiss", "terms.json", "sentences.npy", "sentence_ids.npy"} | {
+        f"bm25_{name}.npy" for name in ("ids", "lengths", *BM25_ARRAYS)
+    }
     assert segment.name == "00000001-main" and {p.name for p in segment.iterdir()} == files
 
 
@@ -140,7 +144,8 @@ def test_missing_index(tmp_path: Path) -> None:
         (lambda d: (_main(d) / "vectors.faiss").write_bytes(b"\0" * 64), "damaged"),
         (lambda d: (d / "chunks.sqlite").write_bytes(b"not a database" * 100), "damaged"),
         (lambda d: (_main(d) / "terms.json").write_text("[garbage"), "damaged"),
-        (lambda d: (_main(d) / "term_counts.npz").unlink(), "damaged"),
+        (lambda d: (_main(d) / "bm25_terms_indices.npy").unlink(), "damaged"),
+        (lambda d: np.save(_main(d) / "bm25_lengths.npy", np.ones(3, np.float32)), "damaged"),
         (lambda d: (_main(d) / "sentences.npy").write_bytes(b"\x93NUMPY garbage"), "damaged"),
         (lambda d: (_main(d) / "sentence_ids.npy").unlink(), "damaged"),
         (lambda d: shutil.rmtree(_main(d)), "a segment its state names is missing"),

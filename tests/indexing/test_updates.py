@@ -61,8 +61,8 @@ def _passages(index: Index) -> dict[tuple[str, int, int], int]:
 
 def _bm25(index: Index, question: str) -> dict[tuple[str, int, int], float]:
     by_id = {pid: key for key, pid in _passages(index).items()}
-    scores = index.bm25.scores(question)
-    return {by_id[int(i)]: float(s) for i, s in zip(scores.ids, scores.values, strict=True)}
+    ids, values = index.bm25.scores(question).matched()
+    return {by_id[int(i)]: float(s) for i, s in zip(ids, values, strict=True)}
 
 
 def _same_index(a: Index, b: Index) -> None:
