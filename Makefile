@@ -7,7 +7,7 @@ RAG := $(VENV)/bin/rag
 HOST ?=
 PORT ?=
 
-.PHONY: install install-dev browser run test check clean
+.PHONY: install install-dev browser handbook run test check clean
 
 # The service alone: its runtime dependencies (no torch, no test tools).
 $(VENV)/.installed-run: pyproject.toml
@@ -29,24 +29,33 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
 
-# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
-CHROMIUM := /usr/bin/chromium
-browser:
-	@if [ ! -x $(CHROMIUM) ]; then \
+# Debian packages the tests use, installed when missing: $(call debian,<path it installs>,<package>,<why>)
+define debian
+	@if [ ! -e $(1) ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			echo "rag: installing Debian's chromium for the browser tests (about 1 minute)"; \
-			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+			echo "rag: installing Debian's $(2) for $(3) (about 1 minute)"; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(2); \
 		else \
-			echo "rag: the browser tests need Debian's chromium: sudo apt-get install chromium"; \
+			echo "rag: $(3) need Debian's $(2): sudo apt-get install $(2)"; \
 			exit 1; \
 		fi; \
 	fi
+endef
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+CHROMIUM := /usr/bin/chromium
+browser:
+	$(call debian,$(CHROMIUM),chromium,the browser tests)
+
+# eval/bench_scale.py's haystack is the Debian Administrator's Handbook in French and English.
+handbook:
+	$(call debian,/usr/share/doc/debian-handbook/html/fr-FR,debian-handbook,eval/bench_scale.py and its test)
 
 # Serves the HTTP API; builds index/ from corpus/ first when it is missing.
 run: install
 	$(RAG) serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
-test: install-dev browser
+test: install-dev browser handbook
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 check: install-dev
