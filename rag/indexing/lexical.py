@@ -269,14 +269,16 @@ class LexicalScores:
     """The BM25 score of every passage for one question, per segment (0 for a passage that
     shares no stem with it)."""
 
-    def __init__(self, parts: Sequence[tuple[np.ndarray, np.ndarray]]):
-        self._parts = list(parts)  # (ascending passage ids, their scores), per segment
+    def __init__(self, parts: Sequence[tuple[np.ndarray, np.ndarray, list[np.ndarray]]]):
+        # Per segment: its ascending passage ids, their scores, and the rows of each posting
+        # that was added (the rows that can score above 0).
+        self._parts = list(parts)
 
     def of(self, ids: Sequence[int]) -> np.ndarray:
         """The scores of `ids`, 0 for a passage that matched nothing."""
         wanted = np.asarray(ids, dtype=np.int64)
         out = np.zeros(len(wanted), dtype=np.float32)
-        for seg_ids, values in self._parts:
+        for seg_ids, values, _ in self._parts:
             at, found = positions(seg_ids, wanted)
             out[found] = values[at[found]]
         return out
@@ -284,7 +286,7 @@ class LexicalScores:
     def matched(self) -> tuple[np.ndarray, np.ndarray]:
         """The ids of the passages with a score above 0 (ascending), and their scores."""
         ids, values = [np.empty(0, np.int64)], [np.empty(0, np.float32)]
-        for seg_ids, scores in self._parts:
+        for seg_ids, scores, _ in self._parts:
             nonzero = np.flatnonzero(scores)
             ids.append(seg_ids[nonzero])
             values.append(scores[nonzero])
@@ -295,9 +297,9 @@ class LexicalScores:
     def top(self, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """The `k` best passages with a score above 0, of `allowed` only if given."""
         ids, values = [], []
-        for seg_ids, scores in self._parts:
+        for seg_ids, scores, postings in self._parts:
             if allowed is None:
-                rows = np.flatnonzero(scores)
+                rows = _best_rows(scores, postings, k)
             else:
                 at, found = positions(seg_ids, allowed)
                 rows = at[found]
@@ -368,15 +370,17 @@ class BM25Index:
         parts = []
         for (seg, _, dead), norms in zip(self._segments, self._norms, strict=True):
             summed = np.zeros(len(seg), dtype=np.float32)
+            touched: list[np.ndarray] = []
             for term, idf in idfs.items():
                 column = seg.columns.get(term)
                 if not idf or column is None:
                     continue
                 rows, tf = seg.by_term.row(column)
+                touched.append(rows)
                 tf = tf.astype(np.float32)
                 summed[rows] += np.float32(idf) * tf / (tf + norms[rows])  # rows are distinct
             summed[dead] = 0.0
-            parts.append((seg.ids, summed))
+            parts.append((seg.ids, summed, touched))
         return LexicalScores(parts)
 
     def search(
@@ -391,6 +395,23 @@ class BM25Index:
         scored = self.scores(query) if isinstance(query, str) else query
         wanted = None if allowed is None else np.asarray(allowed, dtype=np.int64)
         return scored.top(k, wanted) if k > 0 else []
+
+
+def _best_rows(scores: np.ndarray, postings: list[np.ndarray], k: int) -> np.ndarray:
+    """Rows that hold the `k` best scores above 0 (or all such rows, if fewer), found among
+    the rows of the question's postings rather than by a scan of every passage's score."""
+    if not postings:
+        return np.empty(0, np.int64)
+    rows = np.concatenate(postings)
+    if len(rows) > len(scores) // 2:  # as cheap to scan them all
+        return np.flatnonzero(scores)
+    # A row is in at most one posting per stem, so the best k x (number of postings) entries
+    # hold k distinct rows, the best ones.
+    entries = k * len(postings)
+    if len(rows) > entries:
+        rows = rows[np.argpartition(-scores[rows], entries - 1)[:entries]]
+    rows = np.unique(rows)
+    return rows[scores[rows] > 0]
 
 
 def analyze_passages(texts: Sequence[str], languages: Sequence[str]) -> list[list[str]]:

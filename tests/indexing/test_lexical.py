@@ -66,3 +66,19 @@ def test_extra_terms_add_to_the_question() -> None:
     plain = index.scores("seminar in Rabat").of([0, 1])
     more = index.scores("seminar in Rabat", ["seminair"]).of([0, 1])
     assert more[1] > plain[1] > 0 and more[0] == plain[0] == 0
+
+
+def test_the_best_passages_are_found_among_the_postings_as_among_all_scores() -> None:
+    rng = np.random.default_rng(0)
+    words = [f"lieu{a}{b}" for a in "abcdefgh" for b in "abcdefgh"]  # 64 stems
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 12))) for _ in range(3000)]
+    index = BM25Index.build(texts, ["fr"] * len(texts))
+    for question in ("lieuaa et lieubc", "le lieuhh", "lieuab lieuac lieuad lieuae lieuaf"):
+        scores = index.scores(question)
+        ids, values = scores.matched()
+        best = np.sort(values)[::-1][:10]
+        found = index.search(scores, 10)
+        assert [v for _, v in found] == pytest.approx(best.tolist())
+        # Which of the passages tied with the tenth get in is arbitrary; those above are not.
+        above = set(ids[values > best[-1]].tolist())
+        assert above <= {i for i, _ in found}

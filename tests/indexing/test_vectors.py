@@ -17,7 +17,7 @@ def _vectors(n: int = 400, dim: int = 32) -> np.ndarray:
 def test_kind_follows_size_unless_configured() -> None:
     s = Settings(exact_threshold=1000)
     assert choose_kind(999, s) == "flat"
-    assert choose_kind(1000, s) == "hnsw"
+    assert choose_kind(1000, s) == "ivf"
     assert choose_kind(10, Settings(faiss_index="ivf")) == "ivf"
 
 
