@@ -97,7 +97,7 @@ class BuildReport:
     reused: int
     seconds: float
     embed_seconds: float = 0.0  # of `seconds`, the time spent embedding
-    # Of `seconds`: chunking, embedding, bm25, vocabulary, faiss, segment, store.
+    # Of `seconds`, by stage: chunking, vocabulary, embedding, bm25, faiss, segment, store.
     stages: dict[str, float] = field(default_factory=dict)
     # What reading the corpus left out, and the files that were not UTF-8 (source -> encoding).
     skipped: list[Skipped] = field(default_factory=list)
