@@ -73,7 +73,7 @@ from rag.evaluation.squad import load_squad  # noqa: E402
 from rag.indexing.build import write_index  # noqa: E402
 from rag.indexing.embedders import Embedder, make_embedder  # noqa: E402
 from rag.indexing.index import load_index  # noqa: E402
-from rag.ingest.chunking import _SENTENCE_END, chunk_documents  # noqa: E402
+from rag.ingest.chunking import Passage, chunk_documents, sentence_spans  # noqa: E402
 from rag.ingest.cleaning import normalize_text  # noqa: E402
 from rag.ingest.corpus import Document, fallback_title, load_corpus, parse_document  # noqa: E402
 from rag.retrieval.search import search  # noqa: E402
@@ -91,14 +91,9 @@ _WORDS = re.compile(r"\w+")
 
 
 def _sentences_of(text: str) -> Iterator[str]:
-    """`text`'s sentences as `rag` splits them (`rag.ingest.chunking.sentence_spans`)."""
-    local = 0
-    for m in [*_SENTENCE_END.finditer(text), None]:
-        end = m.start() if m else len(text)
-        piece = text[local:end].strip()
-        if piece:
-            yield piece
-        local = m.end() if m else local
+    """`text`'s sentences as `rag` splits them."""
+    for start, end in sentence_spans(Passage("", 0, len(text), text)):
+        yield text[start:end].strip()
 
 
 def _reads_as_sentence(s: str) -> bool:

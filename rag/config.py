@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(32, ge=4, le=128)
     hnsw_ef_search: int = Field(128, ge=8)
     ivf_nprobe: int = Field(
-        128, ge=1, description="IVF cells searched (of 4 sqrt(n)): .97 of exact at 1M passages"
+        128, ge=1, description="IVF cells searched (of 4 sqrt(n)): .98 of exact at 1M passages"
     )
 
     default_k: int = Field(5, ge=1)

@@ -59,9 +59,8 @@ from rag.indexing.store import (
     State,
     StoreWriter,
     create_store,
-    word_counts,
 )
-from rag.indexing.translation import most_frequent
+from rag.indexing.translation import most_frequent, word_counts
 from rag.indexing.vectors import FaissVectorIndex
 from rag.ingest.chunking import chunk_documents, sentence_spans
 from rag.ingest.corpus import (

@@ -98,17 +98,13 @@ class TermCounts:
         ids: np.ndarray,
         terms: list[str],
         by_row: Csr,
-        by_term: Csr | None = None,
-        lengths: np.ndarray | None = None,
+        by_term: Csr,
+        lengths: np.ndarray,
     ):
         self.ids = ids  # the passage id of each row, ascending
         self.terms = terms
         self.columns = {t: i for i, t in enumerate(terms)}
         self.by_row = by_row
-        if by_term is None or lengths is None:
-            counts = self.counts
-            by_term = Csr.of(counts.tocsc())
-            lengths = np.asarray(counts.sum(axis=1), dtype=np.float32).ravel()
         self.by_term = by_term
         self.lengths = lengths
         self.df = np.diff(by_term.indptr).astype(np.int64)
@@ -124,7 +120,10 @@ class TermCounts:
 
     @classmethod
     def from_matrix(cls, ids: np.ndarray, terms: list[str], counts: sparse.spmatrix) -> TermCounts:
-        return cls(np.asarray(ids, dtype=np.int64), terms, Csr.of(counts.tocsr()))
+        rows = counts.tocsr()
+        lengths = np.asarray(rows.sum(axis=1), dtype=np.float32).ravel()
+        ids = np.asarray(ids, dtype=np.int64)
+        return cls(ids, terms, Csr.of(rows), Csr.of(rows.tocsc()), lengths)
 
     @classmethod
     def build(cls, ids: np.ndarray, tokens: Iterable[Sequence[str]]) -> TermCounts:
@@ -341,12 +340,8 @@ class BM25Index:
         self._average = total / self._n if self._n else 1.0
         # Lucene's term-frequency part is tf / (tf + k1 (1 - b + b dl / avgdl)): the norm of
         # each row, for this generation's mean length.
-        self._norms = [
-            (K1 * (1 - B + B * np.asarray(seg.lengths, np.float32) / self._average)).astype(
-                np.float32
-            )
-            for seg, _, _ in self._segments
-        ]
+        average = np.float32(self._average)
+        self._norms = [K1 * (1 - B + B * seg.lengths / average) for seg, _, _ in self._segments]
 
     @classmethod
     def build(cls, texts: Sequence[str], languages: Sequence[str]) -> BM25Index:

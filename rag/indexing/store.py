@@ -141,16 +141,6 @@ class NewPassage:
     sentences: list[tuple[int, int, int, bytes]]
 
 
-def word_counts(texts: Iterable[tuple[str, str]]) -> Counter[tuple[str, str]]:
-    """(language, word) -> how many times the vocabulary counts it in these (text, language)."""
-    from rag.indexing.translation import vocabulary_words
-
-    counts: Counter[tuple[str, str]] = Counter()
-    for text, language in texts:
-        counts.update((language, w) for w in vocabulary_words(text, language))
-    return counts
-
-
 def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
     if read_only:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)

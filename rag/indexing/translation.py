@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,10 +36,15 @@ def vocabulary(
 ) -> dict[str, list[str]]:
     """The words of `texts` by language, most frequent first (ties by word), at most
     `max_words` each."""
+    return most_frequent(word_counts(zip(texts, languages, strict=True)), max_words)
+
+
+def word_counts(texts: Iterable[tuple[str, str]]) -> Counter[tuple[str, str]]:
+    """(language, word) -> how many times the vocabulary counts it in these (text, language)."""
     counts: Counter[tuple[str, str]] = Counter()
-    for text, language in zip(texts, languages, strict=True):
+    for text, language in texts:
         counts.update((language, w) for w in vocabulary_words(text, language))
-    return most_frequent(counts, max_words)
+    return counts
 
 
 def most_frequent(counts: Counter[tuple[str, str]], max_words: int) -> dict[str, list[str]]:

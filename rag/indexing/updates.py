@@ -63,7 +63,8 @@ from rag.indexing.manifest import (
     write_manifest,
 )
 from rag.indexing.segments import Segment, remove_unused_segments, segment_name, write_segment
-from rag.indexing.store import ChunkStore, Removals, State, StoreWriter, word_counts
+from rag.indexing.store import ChunkStore, Removals, State, StoreWriter
+from rag.indexing.translation import word_counts
 from rag.indexing.vectors import FaissVectorIndex, choose_kind
 from rag.ingest.corpus import Document, Skipped, document_fingerprint
 

@@ -4,10 +4,10 @@ Each segment has its own FAISS index, whose ids (`IndexIDMap2`) are passage ids.
 segment's type follows the corpus size: exact search below `exact_threshold` passages, IVF
 (inverted lists over 4 sqrt(n) k-means cells, `ivf_nprobe` of them searched) above it, or
 whatever `faiss_index` asks for ("flat", "hnsw", "ivf"); the segment of recent changes is always
-exact. IVF rather than HNSW: at a million passages it found .97 of the exact top 10 in 3.5 ms,
-where HNSW (M 32) found .47 in 0.7 ms and .87 in 7.8 ms (eval/README.md, "Scale"). A removed
-passage's vector stays in its segment until the next merge, and searches leave it out (an id
-selector).
+exact. IVF rather than HNSW: at a million passages it found .98 of the exact top 10 (nprobe
+128), where HNSW (M 32) found .47 at efSearch 128 and .87 at 2048 (eval/README.md, "Scale").
+A removed passage's vector stays in its segment until the next merge, and searches leave it
+out (an id selector).
 """
 
 from __future__ import annotations

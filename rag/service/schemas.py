@@ -115,12 +115,15 @@ class NewDocument(BaseModel):
 UPLOAD_FIELDS = ("id", "title", "date", "url", "language")
 
 
-def _upload_field(name: str) -> dict[str, Any]:
-    """The schema of an upload's form field: the JSON body's rules for it, without a type, as
+def _upload_fields() -> dict[str, dict[str, Any]]:
+    """The schema of each upload form field: the JSON body's rules for it, without a type, as
     every form field is text (`5` and `"5"` are the same field)."""
-    schema = NewDocument.model_json_schema()["properties"][name]
-    rules = next(s for s in schema["anyOf"] if s.get("type") == "string")
-    return {k: v for k, v in rules.items() if k != "type"}
+    properties = NewDocument.model_json_schema()["properties"]
+    fields = {}
+    for name in UPLOAD_FIELDS:
+        rules = next(s for s in properties[name]["anyOf"] if s.get("type") == "string")
+        fields[name] = {k: v for k, v in rules.items() if k != "type"}
+    return fields
 
 
 WRITE_BODY: dict[str, Any] = {
@@ -140,7 +143,7 @@ WRITE_BODY: dict[str, Any] = {
                             "description": "a .txt, .md or .html file; its name without the "
                             "extension is the id unless `id` is given",
                         },
-                        **{name: _upload_field(name) for name in UPLOAD_FIELDS},
+                        **_upload_fields(),
                     },
                 }
             },
