@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -135,7 +134,7 @@ def test_sigterm_during_a_build_keeps_the_previous_index(
     big = tmp_path / "corpus"
     big.mkdir()
     text = (CORPUS / f"{HANGZHOU}.txt").read_text()
-    for i in range(400):  # about 5,000 passages: far more than 6 s of embedding
+    for i in range(400):  # about 5,000 passages: minutes of embedding at 4 a batch
         (big / f"doc{i}.txt").write_text(f"Version {i}.\n\n{text}")
     index_dir = tmp_path / "index"
     shutil.copytree(built_index_dir, index_dir)
@@ -145,9 +144,17 @@ def test_sigterm_during_a_build_keeps_the_previous_index(
         [*RAG, "index", "--corpus", str(big), "--index", str(index_dir)],
         stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
-    time.sleep(6)  # let it load the model and start embedding
+    # The signal goes once embedding has begun, not after a fixed sleep: on a loaded machine
+    # the interpreter may still be importing after seconds, and die of SIGTERM before `rag`
+    # handles it. Lines on a pipe come from ProgressLog: "embedding: 4/5200 (0%)".
+    assert proc.stderr is not None
+    seen = []
+    while not (line := proc.stderr.readline()).startswith("embedding:"):
+        assert line, f"the build ended before it embedded anything: {''.join(seen)}"
+        seen.append(line)
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
+    _, rest = proc.communicate(timeout=120)
+    stderr = "".join(seen) + line + rest
     assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
     assert {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()} == before
     assert _names(tmp_path) == ["corpus", "index"]
