@@ -53,7 +53,10 @@ def test_rag_search_answers_in_both_languages_and_refuses_off_topic(index_dir: P
 
 def test_rag_eval_holds_the_recorded_quality_and_refusals(index_dir: Path, tmp_path: Path) -> None:
     """eval/README.md: hybrid MRR@10 .895 (fr .937), recall@5 1.0; gold kept .986; refused .457
-    overall, .933 of the off-topic questions. The bounds leave room for rounding only."""
+    overall, .933 of the off-topic questions. The MRR bounds leave room for one question to
+    fall from first to second place (1/2 of 1/70 overall, of 1/33 in French): that is what
+    a fresh install on another machine did to the same code (.888, fr .922: q006, whose two
+    best passages are .0055 apart). The other bounds leave room for rounding only."""
     scores = tmp_path / "scores.json"
     out = rag("eval", "--index", str(index_dir), "--modes", "hybrid", "--json", str(scores))
     assert out.returncode == 0, out.stderr
@@ -62,7 +65,9 @@ def test_rag_eval_holds_the_recorded_quality_and_refusals(index_dir: Path, tmp_p
     assert report["config"]["index"] == f"reused {index_dir}"
     hybrid = report["runs"]["hybrid"]
     assert hybrid["all"]["recall@5"] == 1.0
-    assert hybrid["all"]["mrr@10"] >= 0.88 and hybrid["fr"]["mrr@10"] >= 0.93
+    one_place = {"all": 0.5 / 70, "fr": 0.5 / 33}
+    assert hybrid["all"]["mrr@10"] >= 0.895 - one_place["all"] - 0.001
+    assert hybrid["fr"]["mrr@10"] >= 0.937 - one_place["fr"] - 0.001
     assert hybrid["all"]["answerable"] >= 0.95
     refused = report["refusals"]["hybrid"]
     assert refused["all"]["n"] == 70 and refused["all"]["refused"] >= 0.42
