@@ -146,7 +146,7 @@ def test_sigterm_during_a_build_keeps_the_previous_index(
     )  # fmt: skip
     # The signal goes once embedding has begun, not after a fixed sleep: on a loaded machine
     # the interpreter may still be importing after seconds, and die of SIGTERM before `rag`
-    # handles it. Lines on a pipe come from ProgressLog: "embedding: 4/5200 (0%)".
+    # handles it. Lines on a pipe come from ProgressLog: "embedding: 4/800 (0%)".
     assert proc.stderr is not None
     seen = []
     while not (line := proc.stderr.readline()).startswith("embedding:"):
