@@ -45,6 +45,25 @@ def built_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return index_dir
 
 
+def rag_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`rag *args` in a subprocess with nothing configured (no RAG_ variable), from the root."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def e5_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default corpus indexed by `rag index` with nothing configured: the default embedder,
+    e5-small, at its tuned chunks. Tests must not change it."""
+    folder = tmp_path_factory.mktemp("default-embedder") / "index"
+    built = rag_cli("index", "--corpus", str(CORPUS), "--index", str(folder))
+    assert built.returncode == 0, built.stderr
+    return folder
+
+
 @pytest.fixture(scope="session")
 def default_index(built_index_dir: Path, use_embedder: Embedder) -> Index:
     return load_index(built_index_dir, Settings(index_dir=built_index_dir), use_embedder)

