@@ -58,3 +58,7 @@ class WritesDisabledError(RagError):
 
 class DocumentExistsError(RagError):
     """A document to create has the id of one the index holds."""
+
+
+class UnsupportedMediaTypeError(RagError):
+    """A request body of a type the route does not read."""

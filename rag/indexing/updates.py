@@ -133,10 +133,7 @@ def update_index(
             )
         existing = sorted(set(ids) & set(current))
         if must_be_new and existing:
-            raise DocumentExistsError(
-                f"the index already has a document with id {', '.join(map(repr, existing))}; "
-                "replace it with PUT /documents/{id}, or choose another id"
-            )
+            raise document_exists(existing)
         fresh = [d for d in add if current.get(d.id, ("",))[0] != document_fingerprint(d)]
         unchanged = [d.id for d in add if d not in fresh]
         replaced = [d.id for d in fresh if d.id in current]
@@ -157,6 +154,14 @@ def update_index(
         embed_seconds=report.embed_seconds,
         seconds=time.perf_counter() - started,
         merged=report.merged,
+    )
+
+
+def document_exists(ids: Sequence[str]) -> DocumentExistsError:
+    """The refusal of documents to create whose ids the index holds."""
+    return DocumentExistsError(
+        f"the index already has a document with id {', '.join(map(repr, ids))}; "
+        "replace it with PUT /documents/{id}, or choose another id"
     )
 
 

@@ -35,8 +35,19 @@ _FURNITURE = _line(
     r"(?:pour plus d.informations|for more information)\s*:?",
     r"(?:[A-Z]\.){2,}[A-Z]?\.?",  # a byline of initials: "A.A.A"
     r".*(?:crédit photo|photo credit|crédits? photos?\s*:).*",
-    r".*\(c\) [A-Z][^.!?]*|©.*",  # a caption ending in its photo credit
+    r"©.*",
 )
+# A caption ending in its photo credit, "… (c) Name": looked for after the line's last
+# sentence end only, so that the cost stays linear in the line (the pattern
+# `.*\(c\) [A-Z][^.!?]*` as a whole line took 25 s on "(c) a" * 16000 + ".").
+_CREDIT = re.compile(r"\(c\) [A-Z]", re.IGNORECASE)
+
+
+def _ends_in_credit(line: str) -> bool:
+    last_sentence_end = max(line.rfind(mark) for mark in ".!?") + 1
+    return _CREDIT.search(line, last_sentence_end) is not None
+
+
 # A line that only carries the publication date.
 _DATE_LINE = _line(
     r"(?:dernière mise à jour|mis à jour le|publié le|last updated|published)\s*:?\s*(?P<d1>.*)",
@@ -103,7 +114,7 @@ def clean_page(raw: str) -> CleanedPage:
             if date_of_line:
                 dates.append(date_of_line)
             continue
-        if line and (_FURNITURE.match(line) or line == last_line):
+        if line and (_FURNITURE.match(line) or _ends_in_credit(line) or line == last_line):
             continue
         if not line and (not kept or not kept[-1]):
             continue

@@ -20,7 +20,7 @@ from typing import Any
 
 from rag.errors import CorpusError
 from rag.ingest.cleaning import clean_page, normalize_text
-from rag.ingest.dates import parse_date
+from rag.ingest.dates import first_date, parse_date
 from rag.ingest.language import detect_language
 
 log = logging.getLogger(__name__)
@@ -121,11 +121,20 @@ def _html_page(raw: str) -> tuple[str, str | None, str | None]:
     time_tag = soup.find("time")
     meta = soup.find("meta", attrs={"property": "article:published_time"})
     for value in (meta and meta.get("content"), time_tag and time_tag.get("datetime")):
-        if isinstance(value, str) and value:
-            date = value[:10]
+        date = _markup_date(value) if isinstance(value, str) else None
+        if date:
             break
     root = soup.find("article") or soup.find("main") or soup.body or soup
     return root.get_text("\n"), title or None, date
+
+
+def _markup_date(value: str) -> str | None:
+    """The date an attribute gives ("2021-09-15T08:00:00Z"), only if it really is one: markup
+    is the page author's, not ours to store as it stands."""
+    try:
+        return parse_date(value.strip()[:10])
+    except ValueError:
+        return first_date(value)
 
 
 def _document(doc_id: str, raw: str, source: Path | str, fields: dict[str, Any]) -> Document:

@@ -17,6 +17,7 @@ from rag.errors import (
     DocumentNotFoundError,
     InvalidQueryError,
     RagError,
+    UnsupportedMediaTypeError,
     WritesDisabledError,
 )
 
@@ -45,6 +46,10 @@ async def _conflict(request: Request, exc: Exception) -> JSONResponse:
 
 async def _invalid_document(request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "invalid_document", str(exc))
+
+
+async def _unsupported_media_type(request: Request, exc: Exception) -> JSONResponse:
+    return problem(415, "unsupported_media_type", str(exc))
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -104,6 +109,7 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(WritesDisabledError, _forbidden)
     app.add_exception_handler(DocumentExistsError, _conflict)
     app.add_exception_handler(CorpusError, _invalid_document)
+    app.add_exception_handler(UnsupportedMediaTypeError, _unsupported_media_type)
     app.add_exception_handler(RagError, _unavailable)
     app.add_exception_handler(RequestValidationError, _bad_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)

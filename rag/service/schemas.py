@@ -5,7 +5,7 @@ Shared by the server and the clients; this module imports only pydantic and the 
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rag.answers import DocumentSummary, SearchResponse
 from rag.config import MAX_CONTEXT_CHARS, MIN_CONTEXT_CHARS, SearchMode
@@ -29,6 +29,18 @@ DocId = Annotated[str, Field(min_length=1, max_length=200)]
 DateBound = Annotated[
     str,
     Field(max_length=32, description="ISO 8601 day or month (YYYY-MM-DD or YYYY-MM), inclusive"),
+]
+
+
+def _one_line(value: str) -> str:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must be one line of text, without control characters (NUL, tab, newline)")
+    return value
+
+
+# A field that is one line of text (the pattern tells the schema; the validator, the reason).
+Line = Annotated[
+    str, AfterValidator(_one_line), Field(json_schema_extra={"pattern": "^[^\\x00-\\x1f\\x7f]*$"})
 ]
 
 
@@ -101,10 +113,10 @@ class NewDocument(BaseModel):
     id: WritableId | None = Field(
         None, description="the document's id; none: one made from its text (POST only)"
     )
-    title: str | None = Field(None, max_length=500, description="none: its first sentence")
+    title: Line | None = Field(None, max_length=500, description="none: its first sentence")
     date: DateBound | None = None
-    source: str | None = Field(None, max_length=1000, description="where it comes from [api]")
-    url: str | None = Field(None, max_length=2000)
+    source: Line | None = Field(None, max_length=1000, description="where it comes from [api]")
+    url: Line | None = Field(None, max_length=2000)
     language: Literal["fr", "en"] | None = Field(None, description="none: detected")
     text: str = Field(min_length=1, description="plain text, Markdown or HTML (see `format`)")
     format: Literal["text", "markdown", "html"] = Field(

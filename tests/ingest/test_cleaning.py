@@ -1,6 +1,13 @@
-from conftest import CORPUS
+import re
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from rag.ingest.cleaning import clean_page, normalize_text
+from conftest import CORPUS
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rag.ingest.cleaning import _ends_in_credit, clean_page, normalize_text
 
 
 def _page(name: str):
@@ -59,3 +66,36 @@ def test_titles_and_dates_are_found() -> None:
 def test_repeated_caption_appears_once_and_blank_lines_collapse() -> None:
     page = clean_page("Titre de la page ici\n\n\n\nUne phrase.\n\nUne phrase.\n\n\nFin.")
     assert page.text == "Titre de la page ici\n\nUne phrase.\n\nFin."
+
+
+# The caption pattern as it was, a whole line: right, but quadratic in the line's length.
+_CREDIT_AS_A_PATTERN = re.compile(r"^(?:.*\(c\) [A-Z][^.!?]*)$", re.IGNORECASE)
+
+
+@given(st.lists(st.sampled_from(["(c) ", "(C) ", "a", "B", ".", "!", "?", " ", "c", "("]),
+                max_size=20).map("".join))  # fmt: skip
+def test_a_credit_is_found_as_the_whole_line_pattern_finds_it(line: str) -> None:
+    assert _ends_in_credit(line) == bool(_CREDIT_AS_A_PATTERN.match(line))
+
+
+def test_cleaning_is_linear_in_a_line_of_many_credits() -> None:
+    """`"(c) a" * 16000 + "."` took the whole-line pattern 25 s, and this line would take it
+    over an hour; a hang here fails the test instead of freezing the suite."""
+    line = "(c) a" * 200_000 + "."
+    with _deadline(seconds=60):
+        page = clean_page("Titre de la page ici\n\n" + line)
+    assert page.text.endswith(line)
+
+
+@contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    def hang(signum: int, frame: object) -> None:
+        raise AssertionError(f"still running after {seconds} s: the cost is not linear")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -5,7 +5,13 @@ import pytest
 from conftest import CORPUS, HANGZHOU
 
 from rag.errors import CorpusError
-from rag.ingest.corpus import corpus_fingerprint, fallback_title, load_corpus, read_corpus
+from rag.ingest.corpus import (
+    corpus_fingerprint,
+    fallback_title,
+    load_corpus,
+    parse_document,
+    read_corpus,
+)
 
 
 def test_default_corpus_loads_five_french_documents() -> None:
@@ -50,6 +56,17 @@ def test_md_html_and_jsonl_documents(tmp_path: Path) -> None:
     assert "Les villes deviennent numériques." in docs["page"].text
     assert (docs["j1"].title, docs["j1"].date, docs["j1"].language) == ("Speech", "2019-01", "en")
     assert docs["j2"].language == "fr"
+
+
+@pytest.mark.parametrize(
+    ("datetime", "date"),
+    [("2021-09-15T08:00:00+02:00", "2021-09-15"), ("<svg onload=alert(7)>", None),
+     ("2021-13-45", None), ("le 3 mars 2020", "2020-03-03")],
+)  # fmt: skip
+def test_a_date_in_html_markup_is_kept_only_when_it_is_one(datetime: str, date: str | None) -> None:
+    page = f"<html><body><time datetime='{datetime}'>hier</time><p>Un article sans date.</p>"
+    doc, _ = parse_document("page", page, ".html")
+    assert doc.date == date
 
 
 def test_metadata_file_overrides_guesses(corpus_copy: Path) -> None:

@@ -78,6 +78,9 @@ def test_add_replace_and_delete_answer_what_changed(writable: httpx.Client) -> N
 
     again = writable.post("/documents", json=LYON)
     assert again.status_code == 409 and "PUT /documents/" in again.json()["detail"]
+    # The id is checked before the text is read: a taken id is a 409 whatever the text.
+    unreadable = writable.post("/documents", json={**LYON, "text": "\0\0\0 binaire"})
+    assert unreadable.status_code == 409, unreadable.text
     same = writable.put("/documents/lyon-velos", json=LYON)
     assert same.status_code == 200 and same.json()["unchanged"] == ["lyon-velos"]
     assert same.json()["generation"] == 2  # nothing changed, no new generation
@@ -125,11 +128,13 @@ def test_uploads_are_read_like_corpus_files(writable: httpx.Client) -> None:
         ({"json": {**LYON, "text": ""}}, 422, "invalid_request", "text"),
         ({"json": {**LYON, "date": "hier"}}, 422, "invalid_document", "date"),
         ({"json": {**LYON, "colour": "red"}}, 422, "invalid_request", "colour"),
+        ({"json": {**LYON, "title": "Lyon\0"}}, 422, "invalid_request", "control characters"),
+        ({"json": {**LYON, "url": "https://a\nb"}}, 422, "invalid_request", "one line"),
         ({"json": {**LYON, "text": "\0\0\0 binaire"}}, 422, "invalid_document", "binary"),
         (
             {"content": b"plain", "headers": {"content-type": "text/plain"}},
-            422,
-            "invalid_query",
+            415,
+            "unsupported_media_type",
             "application/json",
         ),
         ({"files": {"file": ("a.pdf", b"%PDF-1.4")}}, 422, "invalid_document", ".pdf"),

@@ -3,6 +3,7 @@
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 
 from rag.answers import ContextBlock
 from rag.retrieval.context import build_context
@@ -16,7 +17,9 @@ router = APIRouter(tags=["chatbots"])
 @router.post("/context", response_model=ContextBlock)
 async def context(index: IndexDep, body: ContextRequest) -> ContextBlock:
     """The top passages as one numbered, size-bounded text block, with its citations."""
-    return build_context(index, body.query, body.k, body.mode, filters_of(body), body.max_chars)
+    return await run_in_threadpool(
+        build_context, index, body.query, body.k, body.mode, filters_of(body), body.max_chars
+    )
 
 
 @router.get("/tool-schema")

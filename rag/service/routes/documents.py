@@ -3,6 +3,7 @@ change it (POST, PUT, DELETE), which every worker answers from within a second."
 
 import hashlib
 import time
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
@@ -13,9 +14,9 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from rag.answers import DocumentSummary
-from rag.errors import DocumentNotFoundError, InvalidQueryError
+from rag.errors import DocumentNotFoundError, InvalidQueryError, UnsupportedMediaTypeError
 from rag.indexing.live import LiveIndex
-from rag.indexing.updates import update_index
+from rag.indexing.updates import document_exists, update_index
 from rag.ingest.corpus import Document, parse_document
 from rag.service.dependencies import IndexDep, LiveDep, require_writes
 from rag.service.schemas import (
@@ -52,9 +53,25 @@ def document(doc_id: str, index: IndexDep) -> DocumentText:
     return DocumentText(**doc.__dict__, passages=passages)
 
 
-async def _document_of(request: Request, doc_id: str | None) -> Document:
-    """The document a write's body gives: JSON (`NewDocument`) or a multipart file upload.
-    `doc_id` is the path's, which the body may repeat but not contradict."""
+@dataclass(frozen=True)
+class _Body:
+    """What a write's body gives, read but not yet parsed into a document."""
+
+    doc_id: str
+    data: bytes | str
+    suffix: str
+    source: str
+    fields: dict[str, Any]
+
+    def parse(self) -> Document:
+        """The document, cleaned as a corpus file is: CPU work, run off the event loop."""
+        document, _ = parse_document(self.doc_id, self.data, self.suffix, self.source, self.fields)
+        return document
+
+
+async def _body_of(request: Request, doc_id: str | None) -> _Body:
+    """What a write's body gives: JSON (`NewDocument`) or a multipart file upload. `doc_id` is
+    the path's, which the body may repeat but not contradict."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     data: bytes | str
     if kind == "application/json":
@@ -86,7 +103,7 @@ async def _document_of(request: Request, doc_id: str | None) -> Document:
             given_id = str(form["id"]) if form.get("id") else name.stem
             data, suffix, source = await upload.read(), name.suffix or ".txt", name.name
     else:
-        raise InvalidQueryError(
+        raise UnsupportedMediaTypeError(
             f"the body is {kind or 'of no declared type'}; send application/json "
             "(a NewDocument) or multipart/form-data with a `file`"
         )
@@ -97,8 +114,7 @@ async def _document_of(request: Request, doc_id: str | None) -> Document:
         NewDocument(id=final_id, text="-", **fields)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
-    document, _ = parse_document(final_id, data, suffix, source or "api", fields)
-    return document
+    return _Body(final_id, data, suffix, source or "api", fields)
 
 
 def _id_of(data: bytes | str) -> str:
@@ -134,7 +150,10 @@ def _write(request: Request, live: LiveIndex, **change: Any) -> DocumentChange:
 async def add_document(request: Request, live: LiveDep) -> DocumentChange:
     """Add a document (JSON, or a multipart upload of a .txt, .md or .html file). 409 if its
     id is taken: PUT replaces."""
-    doc = await _document_of(request, None)
+    body = await _body_of(request, None)
+    if live.current.store.fingerprints([body.doc_id]):  # before the work of parsing it
+        raise document_exists([body.doc_id])
+    doc = await run_in_threadpool(body.parse)
     return await run_in_threadpool(_write, request, live, add=[doc], must_be_new=True)
 
 
@@ -148,7 +167,7 @@ async def put_document(
     doc_id: str, request: Request, response: Response, live: LiveDep
 ) -> DocumentChange:
     """Replace the document `doc_id`, or add it (201) if there is none."""
-    doc = await _document_of(request, doc_id)
+    doc = await run_in_threadpool((await _body_of(request, doc_id)).parse)
     change = await run_in_threadpool(_write, request, live, add=[doc])
     if change.added:
         response.status_code = 201

@@ -4,6 +4,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
 
 from rag.config import SearchMode
 from rag.indexing.index import Index
@@ -38,8 +39,9 @@ def answer(index: Index, body: SearchRequest, record: bool) -> SearchAnswer:
     return SearchAnswer(**dict(response), took_ms=round(seconds * 1000, 3))
 
 
-# Search routes run on the event loop: a search is a few milliseconds of CPU, and a thread
-# hop per request costs more than it gives. `rag serve` runs one worker process per core.
+# A search runs in the thread pool, never on the event loop: a long question costs the encoder
+# seconds (README, "Reliability"), and `/health` and every other request of the worker must go
+# on meanwhile. The encoders release the GIL while they compute.
 @router.get("/search", response_model=SearchAnswer)
 async def search_get(
     index: IndexDep,
@@ -68,10 +70,11 @@ async def search_get(
 ) -> SearchAnswer:
     """Ranked passages for the question `q`, with their sources."""
     filters = Filters(doc_ids=doc_id, date_from=date_from, date_to=date_to)
-    return answer(index, SearchRequest(query=q, k=k, mode=mode, filters=filters), record)
+    body = SearchRequest(query=q, k=k, mode=mode, filters=filters)
+    return await run_in_threadpool(answer, index, body, record)
 
 
 @router.post("/search", response_model=SearchAnswer)
 async def search_post(index: IndexDep, body: SearchRequest, record: RecordDep) -> SearchAnswer:
     """Ranked passages for `query`, with their sources, optionally filtered."""
-    return answer(index, body, record)
+    return await run_in_threadpool(answer, index, body, record)
