@@ -1,11 +1,18 @@
-"""`rag serve` as a process: it stops cleanly on SIGTERM, whatever its number of workers."""
+"""`rag serve` as a process: it stops cleanly on SIGTERM, whatever its number of workers; it
+replaces a worker that dies, leaves no worker behind when it is killed itself, and exits 1
+when no worker can start."""
 
 import os
+import queue
+import random
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -46,3 +53,123 @@ def test_sigterm_finishes_requests_then_exits_0_with_one_line(
     log = "".join(rest)
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
     assert len(re.findall(r"rag stopped", log)) == 1, log
+
+
+class _Served:
+    """`rag serve --workers 2` in a process of its own, with its log read line by line."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", "2",
+             "--index", str(index_dir), "--corpus", str(CORPUS)],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        self.url = "http://" + self.wait_for(r"rag running on http://(\S+)").group(1)
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
+            self.lines.put(line)
+
+    def wait_for(self, pattern: str, timeout: float = 120) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            found = re.search(pattern, line)
+            if found:
+                return found
+        raise AssertionError(f"no {pattern!r} in the log:\n" + "".join(self.log))
+
+    def close(self) -> int:
+        """Stop it (if it still runs) and return its exit code."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        code = self.proc.wait(timeout=60)
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        return code
+
+    def workers(self) -> list[int]:
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        return [int(pid) for pid in children.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return status != "Z"
+
+
+def test_a_worker_killed_20_times_under_load_is_replaced_each_time(built_index_dir: Path) -> None:
+    served = _Served(built_index_dir)
+    answered, dropped = [], []
+    loading = threading.Event()
+    loading.set()
+
+    def load() -> None:
+        with httpx.Client(base_url=served.url, timeout=30) as client:
+            while loading.is_set():
+                try:
+                    r = client.get("/search", params={"q": "maire de Hangzhou", "k": 2})
+                    answered.append(r.status_code)
+                except httpx.TransportError as exc:  # a request in flight on the killed worker
+                    dropped.append(type(exc).__name__)
+
+    clients = [threading.Thread(target=load) for _ in range(2)]
+    for client in clients:
+        client.start()
+    try:
+        for _ in range(20):
+            victim = random.choice(served.workers())
+            os.kill(victim, signal.SIGKILL)
+            served.wait_for(rf"worker \d+ serving, in place of {victim}\b")
+        before = len(answered)
+        time.sleep(1)
+        assert len(answered) > before  # still answering after the last replacement
+    finally:
+        loading.clear()
+        for client in clients:
+            client.join(timeout=60)
+    assert len(served.workers()) == 2
+    assert set(answered) == {200}
+    assert len(dropped) <= 20 * len(clients), dropped  # at most the requests in flight
+    assert served.close() == 0
+
+
+def test_workers_exit_when_the_master_is_killed(built_index_dir: Path) -> None:
+    served = _Served(built_index_dir)
+    workers = served.workers()
+    assert len(workers) == 2
+    os.kill(served.proc.pid, signal.SIGKILL)
+    served.close()
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+    port = int(served.url.rsplit(":", 1)[1])
+    with socket.socket() as sock:  # the port is free for a restart
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+
+
+def test_serve_exits_1_when_no_worker_can_start(built_index_dir: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index_dir, index_dir)
+    served = _Served(index_dir)
+    (index_dir / "chunks.sqlite").write_bytes(b"not a database" * 100)
+    for pid in served.workers():
+        os.kill(pid, signal.SIGKILL)
+    served.wait_for(r"rag cannot serve: 5 worker starts in a row failed", timeout=180)
+    assert served.close() == 1
+    log = "".join(served.log)
+    assert "starting another in 8.0 s" in log and "damaged or inconsistent" in log
