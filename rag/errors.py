@@ -62,3 +62,7 @@ class DocumentExistsError(RagError):
 
 class UnsupportedMediaTypeError(RagError):
     """A request body of a type the route does not read."""
+
+
+class DiskFullError(RagError):
+    """The disk that holds the index has no room for a change; nothing was changed."""

@@ -50,6 +50,7 @@ from rag.indexing.manifest import (
     Manifest,
     format_version,
     next_generation,
+    store_counts,
     write_manifest,
 )
 from rag.indexing.segments import Segment, segment_name, write_segment
@@ -312,7 +313,8 @@ def manifest_for(
     generation: int,
     built_at: str | None = None,
 ) -> Manifest:
-    """The manifest of the index whose store is `store` (its counts mirror the store's)."""
+    """The manifest of the index whose store is `store` (its counts mirror the store's, as
+    `store` reads them)."""
     return Manifest(
         format_version=FORMAT_VERSION,
         rag_version=__version__,
@@ -323,11 +325,7 @@ def manifest_for(
             passage_prefix=embedder.passage_prefix,
         ),
         chunking=ChunkingInfo(size=settings.chunk_size, overlap=settings.chunk_overlap),
-        corpus_fingerprint=store.corpus_fingerprint(),
-        documents=store.count_documents(),
-        passages=store.count_passages(),
-        sentences=store.count_sentences(),
-        vocabulary=store.vocabulary_count(settings.vocabulary_size),
+        **store_counts(store, settings.vocabulary_size),
         vector_index=vector_index,
         built_at=built_at or datetime.now(UTC).isoformat(timespec="seconds"),
         updated_at=datetime.now(UTC).isoformat(timespec="seconds"),

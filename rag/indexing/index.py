@@ -14,7 +14,7 @@ from rag.errors import EmbedderMismatchError, IndexCorruptError, IndexNotFoundEr
 from rag.indexing.embedders import Embedder, make_embedder
 from rag.indexing.folder import recover
 from rag.indexing.lexical import BM25Index
-from rag.indexing.manifest import STORE, Manifest, read_manifest
+from rag.indexing.manifest import STORE, Manifest, of_generation, read_manifest
 from rag.indexing.segments import Segment, SentenceVectors, load_segment
 from rag.indexing.store import ChunkStore
 from rag.indexing.translation import Lexicon
@@ -140,7 +140,7 @@ def load_index(
     main = parts[0].vectors.kind if parts else "flat"
     return Index(
         path=index_dir,
-        manifest=manifest,
+        manifest=of_generation(manifest, store, snapshot.state),
         settings=tuned,
         embedder=embedder,
         store=store,

@@ -8,12 +8,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from rag.config import DEFAULT_EMBEDDER, Settings
 from rag.errors import IndexCorruptError, RagError
+from rag.indexing.store import ChunkStore, State
 from rag.ingest.corpus import Document, corpus_fingerprint
 
 FORMAT_VERSION = 5  # 4: segments, and a store that changes; 5: BM25 postings memory-mapped
@@ -76,13 +79,79 @@ def read_manifest(index_dir: Path) -> Manifest:
 
 def write_manifest(index_dir: Path, manifest: Manifest) -> None:
     """Replace the manifest at `index_dir` whole (a temporary file, synced and renamed)."""
+    staged = stage_manifest(index_dir, manifest)
+    try:
+        staged.put()
+    finally:
+        staged.discard()
+
+
+@dataclass(frozen=True)
+class StagedManifest:
+    """A manifest written and synced beside the one it replaces. Putting it in place is a
+    rename, which takes no room on the disk: a change stages its manifest before it commits
+    and puts it after, so that a full disk fails the change whole, never the manifest alone."""
+
+    temporary: Path
+    path: Path
+
+    def put(self) -> None:
+        os.replace(self.temporary, self.path)
+        with contextlib.suppress(OSError):  # the rename's own durability, where it can be had
+            fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def discard(self) -> None:
+        self.temporary.unlink(missing_ok=True)
+
+
+def stage_manifest(index_dir: Path, manifest: Manifest) -> StagedManifest:
     path = index_dir / MANIFEST
     temporary = path.with_name(f".{MANIFEST}.{os.getpid()}")
-    with temporary.open("w", encoding="utf-8") as f:
-        f.write(manifest.model_dump_json(indent=2))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    try:
+        with temporary.open("w", encoding="utf-8") as f:
+            f.write(manifest.model_dump_json(indent=2))
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return StagedManifest(temporary, path)
+
+
+def store_counts(store: ChunkStore, vocabulary_size: int) -> dict[str, Any]:
+    """What a manifest repeats of its store: the corpus's fingerprint and the counts."""
+    return {
+        "corpus_fingerprint": store.corpus_fingerprint(),
+        "documents": store.count_documents(),
+        "passages": store.count_passages(),
+        "sentences": store.count_sentences(),
+        "vocabulary": store.vocabulary_count(vocabulary_size),
+    }
+
+
+def of_generation(manifest: Manifest, store: ChunkStore, state: State) -> Manifest:
+    """`manifest` as it is for the store's committed generation `state`. The store is where a
+    change commits; the manifest is rewritten after, so a crash or a full disk in between
+    leaves it one generation behind, which this repairs."""
+    if manifest.generation == state.generation:
+        return manifest
+    counts = store_counts(store, state.vocabulary_size)
+    return manifest.model_copy(update={**counts, "generation": state.generation})
+
+
+def repair_manifest(index_dir: Path, manifest: Manifest) -> bool:
+    """Rewrite the manifest at `index_dir` as `manifest` (of the store's generation) if it
+    says another generation; whether it did. For writers, under the index's write lock."""
+    for left in index_dir.glob(f".{MANIFEST}.*"):  # staged by a writer killed before its put
+        left.unlink(missing_ok=True)
+    if _manifest_number(index_dir, "generation") == manifest.generation:
+        return False
+    write_manifest(index_dir, manifest)
+    return True
 
 
 def _manifest_number(index_dir: Path, field: str) -> int | None:

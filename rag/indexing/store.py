@@ -13,7 +13,9 @@ commits; a change cut before its commit leaves the previous generation as it was
 
 from __future__ import annotations
 
+import errno
 import json
+import re
 import sqlite3
 import threading
 from collections import Counter
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from rag.answers import DocumentSummary
+from rag.errors import DiskFullError
 from rag.ingest.chunking import Passage
 from rag.ingest.corpus import Document, fingerprint_of
 
@@ -139,6 +142,30 @@ class NewPassage:
     passage: Passage
     embed_hash: bytes
     sentences: list[tuple[int, int, int, bytes]]
+
+
+def disk_full(index_dir: Path) -> str:
+    """What a change refused for want of disk space says."""
+    return (
+        f"the disk holding the index at {index_dir} is full; nothing was changed. Free some "
+        "space, then send the change again"
+    )
+
+
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk (or the user's quota) is full, as the OS, SQLite, numpy or
+    FAISS say it. numpy's `save` reports a short write without the OS's errno: a file
+    written short is a file the disk had no room for."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT) or (
+            exc.errno is None and _SHORT_WRITE.fullmatch(str(exc)) is not None
+        )
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return isinstance(exc, RuntimeError) and "No space left on device" in str(exc)
 
 
 def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
@@ -421,11 +448,14 @@ class StoreWriter:
         words: Counter[tuple[str, str]],
         embed_words: WordEmbedder,
         removals: Removals | None = None,
+        before_commit: Callable[[ChunkStore], None] | None = None,
     ) -> None:
         """In one transaction: remove the documents `removed` (and their passages and
         sentences), insert `documents` (document, fingerprint, origin) and their `passages`,
         add `words` (negative counts remove), embed with `embed_words` the words of the kept
-        vocabulary that have no vector yet, apply `removals`, and write `state`."""
+        vocabulary that have no vector yet, apply `removals`, and write `state`. Last,
+        `before_commit` is given a view of the store as the change leaves it (to write what
+        must be on disk before the change is: if it raises, nothing is changed)."""
         con = self._con
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -474,9 +504,16 @@ class StoreWriter:
                     )
             self._embed_vocabulary(state.vocabulary_size, embed_words)
             con.executemany("INSERT OR REPLACE INTO state VALUES (?, ?)", state.rows())
+            if before_commit is not None:
+                before_commit(_Uncommitted(self.path, con))
             con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
+        except BaseException as exc:
+            # SQLite rolls back by itself on some errors (a full disk among them): a ROLLBACK
+            # then would fail and hide why.
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            if is_disk_full(exc):
+                raise DiskFullError(disk_full(self.path.parent)) from exc
             raise
 
     def _embed_vocabulary(
@@ -496,3 +533,15 @@ class StoreWriter:
                 "UPDATE words SET vector = ? WHERE language = ? AND word = ?",
                 ((v.tobytes(), lang, w) for (lang, w), v in zip(missing, vectors, strict=True)),
             )
+
+
+class _Uncommitted(ChunkStore):
+    """A store read through the writer's connection, in its transaction: as the change under
+    way leaves it."""
+
+    def __init__(self, path: Path, con: sqlite3.Connection):
+        self.path = path
+        self._con = con
+
+    def _connect(self) -> sqlite3.Connection:
+        return self._con

@@ -20,6 +20,8 @@ Serving processes see the new generation by polling the state (`rag.indexing.liv
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -30,6 +32,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.errors import (
+    DiskFullError,
     DocumentExistsError,
     DocumentNotFoundError,
     InvalidQueryError,
@@ -58,16 +61,26 @@ from rag.indexing.manifest import (
     STORE,
     ChunkingInfo,
     Manifest,
+    StagedManifest,
     format_version,
     read_manifest,
-    write_manifest,
+    repair_manifest,
+    stage_manifest,
 )
 from rag.indexing.segments import Segment, remove_unused_segments, segment_name, write_segment
-from rag.indexing.store import ChunkStore, Removals, State, StoreWriter
+from rag.indexing.store import (
+    ChunkStore,
+    Removals,
+    State,
+    StoreWriter,
+    disk_full,
+    is_disk_full,
+)
 from rag.indexing.translation import word_counts
 from rag.indexing.vectors import FaissVectorIndex, choose_kind
 from rag.ingest.corpus import Document, Skipped, document_fingerprint
 
+log = logging.getLogger(__name__)
 MERGE_MIN = 2_000
 MERGE_SHARE = 0.1
 COMPACT_SHARE = 0.25
@@ -123,6 +136,8 @@ def update_index(
         raise InvalidQueryError(f"documents {both} are both added and removed; do one or the other")
     with write_lock(index_dir, settings.write_timeout):
         index = load_index(index_dir, settings, embedder, previous=previous)
+        with contextlib.suppress(OSError):  # left one generation behind by a crash: see there
+            repair_manifest(index_dir, index.manifest)
         remove_unused_segments(index_dir, list(index.segments))
         current = index.store.fingerprints([*ids, *remove])
         unknown = sorted(set(remove) - set(current))
@@ -283,38 +298,60 @@ def _apply(
     )
     generation = state.generation + 1
     segments, merged = _segments(index, ready, live, live_sentences, generation)
-    for segment in segments:
-        if segment.name not in index.segments:
-            write_segment(index.path, segment)
     words_of = WordVectors(index.embedder, {}, previous, stored=store)
-    writer = StoreWriter(index.path / STORE)
+    staged: list[tuple[Manifest, StagedManifest]] = []
+
+    def stage(changed: ChunkStore) -> None:  # the manifest, as the change leaves the store
+        manifest = manifest_for(
+            index.embedder, settings, changed, segments[0].vectors.kind, generation,
+            built_at=index.manifest.built_at,
+        )  # fmt: skip
+        staged.append((manifest, stage_manifest(index.path, manifest)))
+
     try:
-        writer.commit(
-            State(
-                generation=generation,
-                segments=[s.name for s in segments],
-                next_passage=state.next_passage + len(ready.passages),
-                next_sentence=state.next_sentence + len(ready.sentence_ids),
-                vocabulary_size=state.vocabulary_size,
-            ),
-            removed=gone_docs,
-            documents=[(d, document_fingerprint(d), origins.get(d.id)) for d in fresh],
-            passages=ready.passages,
-            words=words,
-            embed_words=words_of,
-            removals=_removals(index, segments, dead, dead_sentences),
+        for segment in segments:
+            if segment.name not in index.segments:
+                write_segment(index.path, segment)
+        writer = StoreWriter(index.path / STORE)
+        try:
+            writer.commit(
+                State(
+                    generation=generation,
+                    segments=[s.name for s in segments],
+                    next_passage=state.next_passage + len(ready.passages),
+                    next_sentence=state.next_sentence + len(ready.sentence_ids),
+                    vocabulary_size=state.vocabulary_size,
+                ),
+                removed=gone_docs,
+                documents=[(d, document_fingerprint(d), origins.get(d.id)) for d in fresh],
+                passages=ready.passages,
+                words=words,
+                embed_words=words_of,
+                removals=_removals(index, segments, dead, dead_sentences),
+                before_commit=stage,
+            )
+        finally:
+            writer.close()
+    except BaseException as exc:
+        # Nothing is committed: the segments and the manifest just written are nobody's.
+        for _, manifest_file in staged:
+            manifest_file.discard()
+        remove_unused_segments(index.path, list(index.segments))
+        if is_disk_full(exc):
+            raise DiskFullError(disk_full(index.path)) from exc
+        raise
+    manifest, manifest_file = staged[0]
+    try:
+        manifest_file.put()  # a rename: no room needed
+    except OSError as exc:  # the change is committed whole; the manifest only repeats it
+        manifest_file.discard()
+        log.warning(
+            "generation %d of %s is committed, but its manifest could not be put in place "
+            "(%s); loads read the store's generation, and the next change repairs it",
+            generation,
+            index.path,
+            exc.strerror or exc,
         )
-    finally:
-        writer.close()
-    manifest = manifest_for(
-        index.embedder,
-        settings,
-        store,  # its reads see the commit
-        segments[0].vectors.kind,
-        generation,
-        built_at=index.manifest.built_at,
-    )
-    write_manifest(index.path, manifest)
     remove_unused_segments(index.path, [s.name for s in segments])
     return UpdateReport(
         generation,

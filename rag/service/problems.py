@@ -13,6 +13,7 @@ from starlette.routing import Match
 
 from rag.errors import (
     CorpusError,
+    DiskFullError,
     DocumentExistsError,
     DocumentNotFoundError,
     InvalidQueryError,
@@ -50,6 +51,10 @@ async def _invalid_document(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unsupported_media_type(request: Request, exc: Exception) -> JSONResponse:
     return problem(415, "unsupported_media_type", str(exc))
+
+
+async def _disk_full(request: Request, exc: Exception) -> JSONResponse:
+    return problem(507, "insufficient_storage", str(exc))
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -110,6 +115,7 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DocumentExistsError, _conflict)
     app.add_exception_handler(CorpusError, _invalid_document)
     app.add_exception_handler(UnsupportedMediaTypeError, _unsupported_media_type)
+    app.add_exception_handler(DiskFullError, _disk_full)
     app.add_exception_handler(RagError, _unavailable)
     app.add_exception_handler(RequestValidationError, _bad_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)

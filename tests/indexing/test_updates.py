@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import CORPUS, HANGZHOU, ROOT
 
+import rag.indexing.manifest
 import rag.indexing.updates
 from rag.config import Settings
 from rag.errors import DocumentNotFoundError, IndexBusyError, InvalidQueryError
@@ -268,3 +269,25 @@ def test_documents_parse_like_corpus_files() -> None:
         parse_document("pdf", b"%PDF", ".pdf")
     with pytest.raises(Exception, match="date"):
         parse_document("d", "Un texte.", fields={"date": "hier"})
+
+
+def test_a_manifest_left_a_generation_behind_is_repaired(
+    index_dir: Path, use_embedder: Embedder
+) -> None:
+    """A writer killed between its commit and its manifest's rename leaves the manifest one
+    generation behind and its staged copy beside it: a load reads the store's generation and
+    counts, and the next change puts the manifest right and removes the copy."""
+    settings = Settings(index_dir=index_dir)
+    stale = (index_dir / "manifest.json").read_text()
+    update_index(index_dir, settings, add=[LYON], embedder=use_embedder)
+    (index_dir / "manifest.json").write_text(stale)
+    (index_dir / ".manifest.json.99999").write_text(stale)
+    index = load_index(index_dir, settings, use_embedder)
+    assert index.manifest.generation == index.generation == 2
+    assert index.manifest.passages == len(index.live_passages)
+    assert index.manifest.documents == len(index.store.documents())
+    assert '"generation": 1' in (index_dir / "manifest.json").read_text()  # loads only read
+    update_index(index_dir, settings, remove=[HANGZHOU], embedder=use_embedder)
+    written = load_index(index_dir, settings, use_embedder).manifest
+    assert rag.indexing.manifest.read_manifest(index_dir) == written
+    assert written.generation == 3 and not list(index_dir.glob(".manifest.json.*"))
