@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(
         10_000_000, ge=1_000, description="larger bodies of the write routes are refused with 413"
     )
+    max_header_bytes: int = Field(
+        65_536, ge=4_096, description="a larger request line and headers are refused with 431"
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="seconds a client has to send a request's headers (then 408)"
+    )
     write_timeout: float = Field(
         60.0, gt=0, description="seconds a change waits for another process's change to end"
     )

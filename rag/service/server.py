@@ -34,6 +34,7 @@ import uvicorn
 from rag.config import Settings
 from rag.indexing.build import open_or_build_index
 from rag.indexing.progress import ProgressLog
+from rag.service.protocol import BoundedHttpProtocol
 
 log = logging.getLogger("rag.service.server")
 _METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -73,7 +74,11 @@ def _run_worker(settings: Settings, sock: socket.socket, ready: EventType | None
     from rag.service.app import create_app  # after PROMETHEUS_MULTIPROC_DIR is set
 
     config = uvicorn.Config(
-        create_app(settings), access_log=False, log_level="warning", timeout_graceful_shutdown=5
+        create_app(settings),
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+        http=BoundedHttpProtocol.configure(settings.max_header_bytes, settings.header_timeout),
     )
     server = uvicorn.Server(config)
     if ready is not None:
