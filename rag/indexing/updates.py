@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -299,12 +300,44 @@ def _apply(
     generation = state.generation + 1
     segments, merged = _segments(index, ready, live, live_sentences, generation)
     words_of = WordVectors(index.embedder, {}, previous, stored=store)
+    state = State(
+        generation=generation,
+        segments=[s.name for s in segments],
+        next_passage=state.next_passage + len(ready.passages),
+        next_sentence=state.next_sentence + len(ready.sentence_ids),
+        vocabulary_size=state.vocabulary_size,
+    )
+    manifest = _commit(
+        index, segments, state,
+        removed=gone_docs,
+        documents=[(d, document_fingerprint(d), origins.get(d.id)) for d in fresh],
+        passages=ready.passages,
+        words=words,
+        embed_words=words_of,
+        removals=_removals(index, segments, dead, dead_sentences),
+    )  # fmt: skip
+    remove_unused_segments(index.path, [s.name for s in segments])
+    return UpdateReport(
+        generation,
+        manifest,
+        passages_added=len(ready.passages),
+        passages_removed=len(dead),
+        embedded=ready.embedded + words_of.embedded,
+        embed_seconds=ready.embed_seconds + words_of.seconds,
+        merged=merged,
+    )
+
+
+def _commit(index: Index, segments: list[Segment], state: State, **change: Any) -> Manifest:
+    """Write the segments `index` lacks and commit `change` to the store as generation
+    `state.generation`, then put its manifest in place. A failure leaves nothing behind: the
+    segments and the manifest just written are removed, and a full disk is a DiskFullError."""
     staged: list[tuple[Manifest, StagedManifest]] = []
 
     def stage(changed: ChunkStore) -> None:  # the manifest, as the change leaves the store
         manifest = manifest_for(
-            index.embedder, settings, changed, segments[0].vectors.kind, generation,
-            built_at=index.manifest.built_at,
+            index.embedder, index.settings, changed, segments[0].vectors.kind,
+            state.generation, built_at=index.manifest.built_at,
         )  # fmt: skip
         staged.append((manifest, stage_manifest(index.path, manifest)))
 
@@ -314,22 +347,7 @@ def _apply(
                 write_segment(index.path, segment)
         writer = StoreWriter(index.path / STORE)
         try:
-            writer.commit(
-                State(
-                    generation=generation,
-                    segments=[s.name for s in segments],
-                    next_passage=state.next_passage + len(ready.passages),
-                    next_sentence=state.next_sentence + len(ready.sentence_ids),
-                    vocabulary_size=state.vocabulary_size,
-                ),
-                removed=gone_docs,
-                documents=[(d, document_fingerprint(d), origins.get(d.id)) for d in fresh],
-                passages=ready.passages,
-                words=words,
-                embed_words=words_of,
-                removals=_removals(index, segments, dead, dead_sentences),
-                before_commit=stage,
-            )
+            writer.commit(state, before_commit=stage, **change)
         finally:
             writer.close()
     except BaseException as exc:
@@ -348,20 +366,11 @@ def _apply(
         log.warning(
             "generation %d of %s is committed, but its manifest could not be put in place "
             "(%s); loads read the store's generation, and the next change repairs it",
-            generation,
+            state.generation,
             index.path,
             exc.strerror or exc,
         )
-    remove_unused_segments(index.path, [s.name for s in segments])
-    return UpdateReport(
-        generation,
-        manifest,
-        passages_added=len(ready.passages),
-        passages_removed=len(dead),
-        embedded=ready.embedded + words_of.embedded,
-        embed_seconds=ready.embed_seconds + words_of.seconds,
-        merged=merged,
-    )
+    return manifest
 
 
 def _removals(
