@@ -13,13 +13,25 @@ from hypothesis import strategies as st
 from mcp import Client
 
 from rag.errors import InvalidQueryError
-from rag.ingest.cleaning import normalize_text
 from rag.indexing.index import Index
+from rag.ingest.cleaning import normalize_text
 from rag.retrieval.search import search
 
 MODES = ("dense", "bm25", "hybrid")
 # The crashing questions, and the edges: blank, symbols, emoji, control characters.
-QUESTIONS = ["the", "le", "Qui ?", "!!!", "👍", " ", "\t\n", "\x00", "0\x1f0", "é" * 1000, "?" * 1000]
+QUESTIONS = [
+    "the",
+    "le",
+    "Qui ?",
+    "!!!",
+    "👍",
+    " ",
+    "\t\n",
+    "\x00",
+    "0\x1f0",
+    "é" * 1000,
+    "?" * 1000,
+]
 questions = st.text(min_size=1, max_size=1000)
 modes = st.sampled_from(MODES)
 
