@@ -52,7 +52,8 @@ def make_settings(**overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e['input']!r})"
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            + ("" if e["loc"][0] == "api_key" else f" (got {e['input']!r})")  # never the key
             if e["loc"]
             else e["msg"].removeprefix("Value error, ")
             for e in exc.errors()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import SettingsError
@@ -136,6 +136,16 @@ class Settings(BaseSettings):
     write_timeout: float = Field(
         60.0, gt=0, description="seconds a change waits for another process's change to end"
     )
+
+    @field_validator("api_key")
+    @classmethod
+    def _usable_key(cls, key: SecretStr | None) -> SecretStr | None:
+        # A blank key, or one with spaces around it, is one no request can carry: headers lose
+        # their surrounding spaces. It would lock every route.
+        value = key.get_secret_value() if key is not None else None
+        if value is not None and (not value.strip() or value != value.strip()):
+            raise ValueError("RAG_API_KEY is blank or has spaces around it; no client can send it")
+        return key
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

@@ -45,9 +45,12 @@ def built_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return index_dir
 
 
-def rag_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """`rag *args` in a subprocess with nothing configured (no RAG_ variable), from the root."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+def rag_cli(
+    *args: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`rag *args` in a subprocess with nothing configured but `env` (no other RAG_ variable),
+    from the root."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")} | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "rag.cli", *args],
         capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env,

@@ -38,3 +38,16 @@ def test_an_overlap_too_big_for_the_tuned_size_is_a_clear_error() -> None:
     ):
         Settings(chunk_overlap=900).tuned_for("use-m3")
     assert Settings(chunk_overlap=900).tuned_for("e5-small").chunk_size == 1000
+
+
+@pytest.mark.parametrize("key", ["", "   ", " s3cret", "s3cret\t"])
+def test_a_key_no_client_can_send_is_refused_at_start_without_being_echoed(key: str) -> None:
+    # Headers lose their surrounding spaces: such a key would lock every route for good.
+    from conftest import rag_cli
+
+    proc = rag_cli("serve", "--port", "0", env={"RAG_API_KEY": key}, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "RAG_API_KEY is blank or has spaces around it" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    if key.strip():
+        assert key.strip() not in proc.stderr + proc.stdout  # a secret is never printed

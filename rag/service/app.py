@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_document_bytes=settings.max_document_bytes,
         log_requests=settings.log_requests,
         metrics=settings.metrics,
+        allowed_origins=frozenset(settings.cors_origins),
     )
     add_error_handlers(app)
     # The key check (and its OpenAPI security schemes) only when a key is set.

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
 
 from rag.errors import WritesDisabledError
 from rag.indexing.index import Index
@@ -17,6 +18,17 @@ _bearer = HTTPBearer(auto_error=False)
 
 def key_matches(given: str | None, expected: str) -> bool:
     return given is not None and secrets.compare_digest(given.encode(), expected.encode())
+
+
+def presented_key(headers: Headers) -> str | None:
+    """The API key a request carries, as `X-API-Key` or `Authorization: Bearer <key>`: the one
+    reading of both, for the routes and the MCP mount (headers are read as Latin-1, so any
+    bytes a client sends are a key that does not match, never an error)."""
+    key = headers.get("x-api-key")
+    if key:
+        return key
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
 def live_index(request: Request) -> LiveIndex:
@@ -34,14 +46,15 @@ async def loaded_index(request: Request) -> Index:
 
 async def require_key(
     request: Request,
-    key: Annotated[str | None, Depends(_key_header)],
-    auth: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    # Declared for the OpenAPI security schemes; the key is read by `presented_key`.
+    _key: Annotated[str | None, Depends(_key_header)],
+    _auth: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Refuse the request (401) unless it carries the API key, when one is set."""
     expected: str | None = request.app.state.api_key
     if expected is None:
         return
-    if not key_matches(key or (auth.credentials if auth else None), expected):
+    if not key_matches(presented_key(request.headers), expected):
         raise HTTPException(
             401, "missing or wrong API key; send it as X-API-Key or Authorization: Bearer"
         )

@@ -11,6 +11,10 @@
 - Each request counts in the metrics (`rag.service.metrics`) by route template and status.
 - One JSON access line per request (`RAG_LOG_REQUESTS=false` turns it off): method, path,
   status, `took_ms` and `request_id`.
+- A request that changes something (POST, PUT, PATCH, DELETE) sent by a browser from a page of
+  another origin is refused with 403, unless `RAG_CORS_ORIGINS` allows that origin: a form
+  auto-submitted by another site must not write with the rights of the server's own pages.
+- Every answer says `X-Content-Type-Options: nosniff`; the pages add their own policies.
 """
 
 import json
@@ -21,6 +25,8 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.datastructures import Headers
+
 from rag.service import metrics
 from rag.service.problems import problem
 
@@ -30,6 +36,23 @@ log = logging.getLogger("rag.service")
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[..., Awaitable[None]]
 _TOKEN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def foreign_origin(scope: Message, allowed: frozenset[str]) -> str | None:
+    """The other origin (or `Sec-Fetch-Site` value) that a browser says sent this request,
+    when the request would change something and `allowed` does not name that origin."""
+    if scope["method"] not in _UNSAFE or "*" in allowed:
+        return None
+    headers = Headers(scope=scope)
+    origin = headers.get("origin")
+    if origin is not None:
+        # This server's own pages send its Host; the scheme is left out, as a proxy in front
+        # that ends TLS makes it https for the browser and http here.
+        own = origin.partition("://")[2] == headers.get("host")
+        return None if own or origin in allowed else origin
+    site = headers.get("sec-fetch-site")
+    return None if site in (None, "same-origin", "none") else f"a {site} page"
 
 
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
@@ -58,12 +81,14 @@ class RequestGuard:
         max_document_bytes: int | None = None,
         log_requests: bool = True,
         metrics: bool = True,
+        allowed_origins: frozenset[str] = frozenset(),
     ):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_document_bytes = max_document_bytes or max_body_bytes
         self.log_requests = log_requests
         self.metrics = metrics
+        self.allowed_origins = allowed_origins
 
     async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -85,6 +110,7 @@ class RequestGuard:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-content-type-options", b"nosniff"))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -101,7 +127,15 @@ class RequestGuard:
 
         try:
             declared = _declared_length(scope.get("headers", []))
-            if declared is not None and declared > limit:
+            foreign = foreign_origin(scope, self.allowed_origins)
+            if foreign is not None:
+                detail = (
+                    f"{scope['method']} from {foreign} is refused: changes are taken from this "
+                    "server's own pages and from clients that are not browsers; to allow a "
+                    "front end at another origin, list it in RAG_CORS_ORIGINS"
+                )
+                await problem(403, "cross_origin", detail)(scope, receive, send_with_id)
+            elif declared is not None and declared > limit:
                 await self._too_large(scope, receive, send_with_id, limit, setting)
             else:
                 await self.app(scope, receive_bounded, send_with_id)

@@ -12,12 +12,13 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resources import FunctionResource
+from starlette.datastructures import Headers
 
 from rag.errors import RagError
 from rag.indexing.index import Index
 from rag.retrieval.context import NO_PASSAGE
 from rag.retrieval.search import SearchFilters, search
-from rag.service.dependencies import key_matches
+from rag.service.dependencies import key_matches, presented_key
 from rag.service.problems import UNAVAILABLE, problem
 
 DOCUMENT_URI = "rag://documents/{doc_id}"
@@ -106,14 +107,14 @@ class MCPMount:
     def _authorized(self, scope: MutableMapping[str, Any]) -> bool:
         if self._api_key is None:
             return True
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-        given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
-        return key_matches(given, self._api_key)
+        return key_matches(presented_key(Headers(scope=scope)), self._api_key)
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and not self._authorized(scope):
             response = problem(
-                401, "unauthorized", "missing or wrong API key; send it as X-API-Key"
+                401,
+                "unauthorized",
+                "missing or wrong API key; send it as X-API-Key or Authorization: Bearer",
             )
             await response(scope, receive, send)
             return

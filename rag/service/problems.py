@@ -63,9 +63,16 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    errors = [{"loc": list(e["loc"]), "msg": _message(e), "type": e["type"]} for e in exc.errors()]
     detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
     return problem(422, "invalid_request", detail, errors=errors)
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "json_invalid":  # FastAPI's message leaves out what json found
+        found = error.get("ctx", {}).get("error")
+        return f"not valid JSON ({found})" if found else "not valid JSON"
+    return str(error["msg"])
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -99,7 +106,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
             f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allowed)}"
         )
     elif exc.status_code == 400 and detail == "There was an error parsing the body":
-        detail = "the request body cannot be read: send a JSON object, encoded in UTF-8"
+        if isinstance(exc.__cause__, RecursionError):  # json.loads gave up: valid, too deep
+            detail = (
+                "the request body is JSON nested too deeply to be read; no field of this "
+                "API nests more than a few levels"
+            )
+        else:
+            detail = "the request body cannot be read: send a JSON object, encoded in UTF-8"
     elif exc.status_code == 404 and detail == "Not Found":
         detail = f"no route {request.url.path}; GET /docs lists the routes"
     response = problem(exc.status_code, kind.get(exc.status_code, "error"), detail)

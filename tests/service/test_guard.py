@@ -73,3 +73,20 @@ def test_a_body_over_the_limit_is_refused_with_413(url: str) -> None:
     assert streamed.status_code == 413 and streamed.json()["error"] == "too_large"
     small = httpx.post(f"{url}/search", json={"query": "maire", "k": 1})
     assert small.status_code == 200
+
+
+def test_a_body_that_cannot_be_read_says_why(url: str) -> None:
+    json_body = {"Content-Type": "application/json"}
+    broken = httpx.post(f"{url}/search", content=b'{"query": "maire"', headers=json_body)
+    assert broken.status_code == 422
+    assert broken.json()["detail"] == "body.17: not valid JSON (Expecting ',' delimiter)"
+    latin1 = httpx.post(f"{url}/search", content='{"query": "é"}'.encode("latin-1"),
+                        headers=json_body)  # fmt: skip
+    assert latin1.status_code == 400 and "encoded in UTF-8" in latin1.json()["detail"]
+    # Valid JSON, 4,000 lists deep (under the body limit): Python's json gives up with a
+    # RecursionError, which is the client's fault and said as such.
+    deep = b'{"query": "maire", "filters": ' + b"[" * 4_000 + b"]" * 4_000 + b"}"
+    nested = httpx.post(f"{url}/search", content=deep, headers=json_body)
+    assert nested.status_code == 400, nested.text
+    assert nested.json()["detail"].startswith("the request body is JSON nested too deeply")
+    assert httpx.get(f"{url}/health").status_code == 200

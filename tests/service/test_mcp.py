@@ -62,5 +62,15 @@ async def test_mcp_over_http_needs_the_api_key(built_index_dir: Path) -> None:
             # With the key, the request reaches the MCP server, which judges the message itself.
             passed = await http.post(f"{url}/mcp/", json={}, headers={"X-API-Key": "k3y"})
             assert passed.status_code != 401
+            bearer = {"Authorization": "Bearer k3y"}
+            assert (await http.post(f"{url}/mcp/", json={}, headers=bearer)).status_code != 401
+            # A key that is not UTF-8 is a wrong key, on the MCP mount as on the routes (the
+            # mount decoded headers as UTF-8 and answered 500).
+            for path in ("/mcp/", "/search?q=maire"):
+                odd = await http.request(
+                    "POST" if path == "/mcp/" else "GET", url + path,
+                    headers={"X-API-Key": b"k3y\xff\xfe"},
+                )  # fmt: skip
+                assert odd.status_code == 401, (path, odd.text)
     finally:
         stop(proc)

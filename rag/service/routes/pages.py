@@ -13,6 +13,14 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 router = APIRouter(include_in_schema=False)
+# The pages load only their own files and call only this server, and no other site may frame
+# them (the document view shows stored text, which is the authors', not ours).
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
 assets = StaticFiles(packages=[("rag.service", "web")])
 
 
@@ -23,9 +31,9 @@ def _page(name: str) -> str:
 
 @router.get("/", response_class=HTMLResponse)
 async def search_page() -> HTMLResponse:
-    return HTMLResponse(_page("index.html"))
+    return HTMLResponse(_page("index.html"), headers=PAGE_HEADERS)
 
 
 @router.get("/documents/{doc_id}/view", response_class=HTMLResponse)
 async def document_page(doc_id: str) -> HTMLResponse:
-    return HTMLResponse(_page("document.html"))
+    return HTMLResponse(_page("document.html"), headers=PAGE_HEADERS)
