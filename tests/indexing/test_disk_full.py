@@ -112,6 +112,11 @@ def test_the_sweep_saw_changes_refused_at_each_step_and_changes_made() -> None:
     """The sweep is one that tests something: refusals from both the segment files (numpy's
     short write) and the store's commit (SQLite), and changes made whole."""
     seen = " ".join(OUTCOMES.values())
+    kinds = {"numpy": "requested and", "sqlite": "disk is full", "changed": "changed"}
+    for kind, mark in kinds.items():
+        free = [kb for kb, outcome in OUTCOMES.items() if mark in outcome]
+        print(f"{kind}: {len(free)} of {len(OUTCOMES)} steps, {min(free, default=None)}"
+              f"–{max(free, default=None)} KB free")  # fmt: skip
     assert "requested and" in seen and "database or disk is full" in seen, OUTCOMES
     assert "changed" in OUTCOMES.values(), OUTCOMES
 
