@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_http import percentile, start_server  # noqa: E402
+from bench_http import percentile, start_server
 
 SLOW_QUESTION = "é" * 1000
 MODES = ("hybrid", "dense", "bm25")
