@@ -31,8 +31,8 @@ import json, sys, time
 from pathlib import Path
 from rag.config import Settings
 from rag.indexing.build import build_index
-from rag.indexing.embedders import make_embedder
-from rag.indexing.index import load_index
+from rag.embedders import make_embedder
+from rag.index.loading import load_index
 from rag.ingest.corpus import load_corpus
 t = time.perf_counter()
 settings = Settings(embedder=sys.argv[1], index_dir=Path(sys.argv[2]), corpus_dir=Path("corpus"))
@@ -75,7 +75,7 @@ def main() -> None:
     env = {**os.environ, "RAG_EMBED_THREADS": "1"}
     os.environ["RAG_EMBED_THREADS"] = "1"
     from rag.config import Settings
-    from rag.indexing.index import load_index
+    from rag.index.loading import load_index
     from rag.retrieval.search import search
 
     with tempfile.TemporaryDirectory(prefix="bench-embedders-") as tmp:

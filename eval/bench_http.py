@@ -55,7 +55,7 @@ def percentile(values: list[float], q: float) -> float:
 def in_process(index_dir: Path, mode: str, rounds: int) -> tuple[float, float]:
     """Median wall time and mean CPU time per query, in ms, of search() in this process."""
     from rag.config import Settings
-    from rag.indexing.index import load_index
+    from rag.index.loading import load_index
     from rag.retrieval.search import search
 
     settings = Settings(index_dir=index_dir)
@@ -157,8 +157,10 @@ def metrics_cost_interleaved(index_dir: Path, mode: str, requests: int = 3000) -
 
     times = asyncio.run(run())
     off, on = (statistics.median(times[flag]) * 1000 for flag in (False, True))
-    print(f"in one process, {requests} requests each, interleaved: p50 metrics off {off:.3f} ms, "
-          f"on {on:.3f} ms; cost {on - off:+.3f} ms per request")
+    print(
+        f"in one process, {requests} requests each, interleaved: p50 metrics off {off:.3f} ms, "
+        f"on {on:.3f} ms; cost {on - off:+.3f} ms per request"
+    )
 
 
 def metrics_cost(index_dir: Path, mode: str, seconds: float, rounds: int = 3) -> None:
@@ -176,10 +178,16 @@ def metrics_cost(index_dir: Path, mode: str, seconds: float, rounds: int = 3) ->
                 proc.terminate()
                 proc.wait(timeout=30)
     off, on = statistics.median(p50s["false"]), statistics.median(p50s["true"])
-    print("p50 per round, ms: off " + " ".join(f"{v:.3f}" for v in p50s["false"])
-          + "; on " + " ".join(f"{v:.3f}" for v in p50s["true"]))
-    print(f"p50 at concurrency 1 ({mode}, {rounds} rounds of {seconds:.0f} s): metrics off "
-          f"{off:.3f} ms, on {on:.3f} ms; cost {on - off:+.3f} ms per request")
+    print(
+        "p50 per round, ms: off "
+        + " ".join(f"{v:.3f}" for v in p50s["false"])
+        + "; on "
+        + " ".join(f"{v:.3f}" for v in p50s["true"])
+    )
+    print(
+        f"p50 at concurrency 1 ({mode}, {rounds} rounds of {seconds:.0f} s): metrics off "
+        f"{off:.3f} ms, on {on:.3f} ms; cost {on - off:+.3f} ms per request"
+    )
 
 
 def main() -> None:

@@ -76,8 +76,8 @@ def timed(label: str, run, texts: list[str]) -> float:  # type: ignore[no-untype
 def throughput(texts: list[str]) -> dict[str, float]:
     """Each configuration over all of `texts`, one after the other."""
     from rag.config import Settings
+    from rag.embedders import make_embedder
     from rag.indexing.distributed import ray_embedder
-    from rag.indexing.embedders import make_embedder
 
     print("| configuration | passages | seconds | passages/s |\n|---|---|---|---|")
     rates = {}
@@ -102,8 +102,8 @@ def one_core_interleaved(texts: list[str], rounds: int) -> None:
     import statistics
 
     from rag.config import Settings
+    from rag.embedders import make_embedder
     from rag.indexing.distributed import ray_embedder
-    from rag.indexing.embedders import make_embedder
 
     local = make_embedder("use-m3", Settings(embed_threads=1))
     size = len(texts) // rounds

@@ -68,11 +68,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.config import Settings  # noqa: E402
+from rag.embedders import Embedder, make_embedder  # noqa: E402
 from rag.evaluation.metrics import score_modes  # noqa: E402
 from rag.evaluation.squad import load_squad  # noqa: E402
+from rag.index.loading import load_index  # noqa: E402
 from rag.indexing.build import write_index  # noqa: E402
-from rag.indexing.embedders import Embedder, make_embedder  # noqa: E402
-from rag.indexing.index import load_index  # noqa: E402
 from rag.ingest.chunking import Passage, chunk_documents, sentence_spans  # noqa: E402
 from rag.ingest.cleaning import normalize_text  # noqa: E402
 from rag.ingest.corpus import Document, fallback_title, load_corpus, parse_document  # noqa: E402

@@ -43,10 +43,10 @@ sys.path.insert(0, str(ROOT))
 
 import rag.indexing.updates  # noqa: E402
 from rag.config import Settings  # noqa: E402
+from rag.embedders import make_embedder  # noqa: E402
+from rag.index.live import LiveIndex  # noqa: E402
+from rag.index.loading import load_index  # noqa: E402
 from rag.indexing.build import write_index  # noqa: E402
-from rag.indexing.embedders import make_embedder  # noqa: E402
-from rag.indexing.index import load_index  # noqa: E402
-from rag.indexing.live import LiveIndex  # noqa: E402
 from rag.indexing.updates import update_index  # noqa: E402
 from rag.ingest.corpus import Document, load_corpus, parse_document  # noqa: E402
 

@@ -27,7 +27,7 @@ from tune import MemoEmbedder  # eval/tune.py: each question embedded once
 from rag.config import Settings
 from rag.evaluation.gold import load_gold, load_unanswerable
 from rag.evaluation.squad import load_squad
-from rag.indexing.index import Index, load_index
+from rag.index.loading import Index, load_index
 from rag.ingest.corpus import load_corpus
 from rag.retrieval import no_answer
 from rag.retrieval.search import search

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_http import QUESTIONS, percentile, start_server  # noqa: E402
+from bench_http import QUESTIONS, percentile, start_server
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -103,18 +103,20 @@ def main() -> None:
     try:
         asyncio.run(soak(url, 3.0, 4, 10_000))  # warm-up
         before = worker_rss(proc.pid)
-        latencies, errors, took = asyncio.run(
-            soak(url, seconds, concurrency, args.max_requests)
-        )
+        latencies, errors, took = asyncio.run(soak(url, seconds, concurrency, args.max_requests))
         after = worker_rss(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
     sent = len(latencies) + sum(v for k, v in errors.items() if "expected" not in k)
-    print(f"{sent} requests in {took:.0f} s at concurrency {concurrency}: "
-          f"{sent / took:.0f} requests/s")
-    print(f"latency p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-          f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms")
+    print(
+        f"{sent} requests in {took:.0f} s at concurrency {concurrency}: "
+        f"{sent / took:.0f} requests/s"
+    )
+    print(
+        f"latency p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+        f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms"
+    )
     print(f"errors: {sum(errors.values())}" + "".join(f"\n  {n} × {e}" for e, n in errors.items()))
     for pid in sorted(before):
         print(f"worker {pid}: RSS {before[pid]} MB at start, {after.get(pid, 0)} MB at the end")

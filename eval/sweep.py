@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Settings
+from rag.embedders import make_embedder
 from rag.evaluation.gold import GoldQuestion, is_relevant, load_gold
 from rag.evaluation.squad import load_squad
-from rag.indexing.embedders import make_embedder
 from rag.ingest.chunking import Passage, chunk_documents, sentence_spans
 from rag.ingest.corpus import Document, load_corpus
 from rag.ingest.language import detect_language
@@ -175,7 +175,7 @@ def convex(data: Data, dense: np.ndarray, lexical: np.ndarray, weight: float, n:
 
 
 def main() -> None:
-    from rag.indexing.lexical import analyze_passage, analyze_query
+    from rag.index.lexical import analyze_passage, analyze_query
 
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset", choices=["gold", "piaf"])

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Settings
+from rag.embedders import Embedder, make_embedder
 from rag.evaluation.gold import GoldQuestion, load_gold
 from rag.evaluation.metrics import score_modes
 from rag.evaluation.squad import load_squad
+from rag.index.loading import Index, load_index
 from rag.indexing.build import write_index
-from rag.indexing.embedders import Embedder, make_embedder
-from rag.indexing.index import Index, load_index
 from rag.ingest.corpus import load_corpus
 
 PIAF = Path("../shared/data/piaf-dev.json")

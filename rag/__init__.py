@@ -29,8 +29,8 @@ _HOMES = {
     "SearchResult": "rag.answers",
     "Document": "rag.ingest.corpus",
     "load_corpus": "rag.ingest.corpus",
-    "Index": "rag.indexing.index",
-    "load_index": "rag.indexing.index",
+    "Index": "rag.index.loading",
+    "load_index": "rag.index.loading",
     "BuildReport": "rag.indexing.build",
     "build_index": "rag.indexing.build",
     "open_or_build_index": "rag.indexing.build",
@@ -38,7 +38,7 @@ _HOMES = {
     "UpdateReport": "rag.indexing.updates",
     "index_corpus": "rag.indexing.updates",
     "update_index": "rag.indexing.updates",
-    "LiveIndex": "rag.indexing.live",
+    "LiveIndex": "rag.index.live",
     "parse_document": "rag.ingest.corpus",
     "SearchFilters": "rag.retrieval.search",
     "search": "rag.retrieval.search",
@@ -85,9 +85,9 @@ if TYPE_CHECKING:
     )
     from rag.config import Settings
     from rag.errors import InvalidQueryError, RagError
+    from rag.index.live import LiveIndex
+    from rag.index.loading import Index, load_index
     from rag.indexing.build import BuildReport, build_index, open_or_build_index, write_index
-    from rag.indexing.index import Index, load_index
-    from rag.indexing.live import LiveIndex
     from rag.indexing.updates import UpdateReport, index_corpus, update_index
     from rag.ingest.corpus import Document, load_corpus, parse_document
     from rag.retrieval.context import build_context

@@ -199,7 +199,7 @@ def add_command(
 ) -> None:
     """Add documents to the index, replacing any of the same id (a file's id is its name
     without the extension). Same formats and cleaning as `rag index`."""
-    from rag.indexing.build import origins_of
+    from rag.indexing.prepare import origins_of
     from rag.indexing.updates import update_index
     from rag.ingest.corpus import read_paths
 
@@ -247,7 +247,7 @@ def search_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Answer QUESTION with ranked passages and their sources."""
-    from rag.indexing.index import load_index
+    from rag.index.loading import load_index
     from rag.retrieval.search import SearchFilters, search
 
     settings = make_settings(index_dir=index, embedder=embedder)
@@ -394,8 +394,8 @@ def serve_command(
 @app.command("mcp")
 def mcp_command(index: IndexOpt = None, corpus: CorpusOpt = None) -> None:
     """Serve the search tool and the documents over MCP on stdio (for assistants)."""
+    from rag.index.live import LiveIndex
     from rag.indexing.build import open_or_build_index
-    from rag.indexing.live import LiveIndex
     from rag.service.mcp import create_mcp_server
 
     settings = make_settings(index_dir=index, corpus_dir=corpus)

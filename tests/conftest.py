@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from rag.config import Settings
+from rag.embedders import Embedder, make_embedder
+from rag.index.loading import Index, load_index
 from rag.indexing.build import build_index
-from rag.indexing.embedders import Embedder, make_embedder
-from rag.indexing.index import Index, load_index
 
 # sentence-transformers must load the packaged model from disk, never from a hub.
 os.environ["HF_HUB_OFFLINE"] = "1"

@@ -53,3 +53,18 @@ def test_test_files_have_unique_names() -> None:
     """pytest imports test files by name: two `test_x.py` in different folders collide."""
     names = [p.name for p in (PACKAGE.parent / "tests").rglob("test_*.py")]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+def test_no_folder_holds_more_than_35_percent_of_the_package() -> None:
+    lines = {
+        path: len(path.read_text(encoding="utf-8").splitlines()) for path in PACKAGE.rglob("*.py")
+    }
+    total = sum(lines.values())
+    folders = {p.relative_to(PACKAGE).parts[0] for p in lines if p.parent != PACKAGE}
+    shares = {
+        folder: sum(n for p, n in lines.items() if p.relative_to(PACKAGE).parts[0] == folder)
+        / total
+        for folder in folders
+    }
+    assert {"index", "indexing", "retrieval", "service"} <= set(shares)
+    assert max(shares.values()) <= 0.35, shares

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from mcp import Client
 
 from rag.errors import InvalidQueryError
-from rag.indexing.index import Index
+from rag.index.loading import Index
 from rag.ingest.cleaning import normalize_text
 from rag.retrieval.search import search
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag.config import Settings
-from rag.indexing.embedders import encoder_safe, make_embedder
+from rag.embedders import encoder_safe, make_embedder
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +89,7 @@ def e5() -> object:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.text(st.one_of(st.characters(), st.sampled_from(EXPANDING)), max_size=60))
 def test_e5_encodes_any_text_as_question_and_passage(e5: object, text: str) -> None:
-    from rag.indexing.embedders import Embedder
+    from rag.embedders import Embedder
 
     assert isinstance(e5, Embedder)
     vectors = [*e5.encode_queries([text, WORST * 20]), *e5.encode_passages([text])]

@@ -51,7 +51,7 @@ class RagRetriever(BaseRetriever):
     k: int = 5
     mode: str = "hybrid"
     filters: dict[str, Any] | None = None
-    index: Any = None  # a loaded rag.indexing.index.Index, for in-process search
+    index: Any = None  # a loaded rag.index.loading.Index, for in-process search
     base_url: str | None = None  # or a running service, for search over HTTP
     api_key: str | None = None
     timeout: float = 10.0

@@ -19,6 +19,7 @@ from typing import Any
 from rag import __version__
 from rag.answers import SearchResult
 from rag.config import DEFAULT_EMBEDDER, Settings
+from rag.embedders import make_embedder
 from rag.evaluation.gold import (
     GoldQuestion,
     UnanswerableQuestion,
@@ -27,10 +28,10 @@ from rag.evaluation.gold import (
     load_unanswerable,
 )
 from rag.evaluation.squad import load_squad
-from rag.indexing.build import ProgressCallback, write_index
-from rag.indexing.embedders import make_embedder
-from rag.indexing.index import Index, load_index
-from rag.indexing.manifest import index_matches
+from rag.index.loading import Index, load_index
+from rag.index.manifest import index_matches
+from rag.indexing.build import write_index
+from rag.indexing.progress import ProgressCallback
 from rag.ingest.corpus import Document, corpus_fingerprint, load_corpus
 from rag.retrieval.search import search
 

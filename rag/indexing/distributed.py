@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from rag.config import Settings
+from rag.embedders import Embedder, make_embedder
 from rag.errors import MissingExtraError, RayClusterError
-from rag.indexing.embedders import Embedder, make_embedder
 
 log = logging.getLogger(__name__)
 CONNECT_SECONDS = 10

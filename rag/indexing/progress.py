@@ -1,14 +1,31 @@
-"""Build progress as log lines, for when nobody watches a terminal (`rag serve`, CI, a pipe).
+"""A build's progress: the callback it reports to, the seconds its stages took, and its
+progress as log lines for when nobody watches a terminal (`rag serve`, CI, a pipe).
 
-A build reports `progress(stage, done, total)` after every batch; this writes one line per
-stage when it starts, then at most one every `every` seconds, and one when it ends: stage,
-done/total, rate, and the time left at that rate.
+A build reports `progress(stage, done, total)` after every batch; `ProgressLog` writes one
+line per stage when it starts, then at most one every `every` seconds, and one when it ends:
+stage, done/total, rate, and the time left at that rate.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+# Called as progress(stage, done, total) while a build runs.
+ProgressCallback = Callable[[str, int, int], None]
+
+
+class Stages(dict[str, float]):
+    """Seconds spent in each stage of a build, in the order the stages ran."""
+
+    @contextlib.contextmanager
+    def timing(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[stage] = self.get(stage, 0.0) + time.perf_counter() - started
 
 
 def _duration(seconds: float) -> str:

@@ -15,7 +15,7 @@ change never rebuilds what it does not touch:
    generation is whole, and the new segment files are removed by the next change;
 4. the manifest repeats the new counts and generation, and replaced segments are deleted.
 
-Serving processes see the new generation by polling the state (`rag.indexing.live`).
+Serving processes see the new generation by polling the state (`rag.index.live`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import Settings
+from rag.embedders import Embedder, make_embedder
 from rag.errors import (
     DiskFullError,
     DocumentExistsError,
@@ -39,24 +40,10 @@ from rag.errors import (
     InvalidQueryError,
     RagError,
 )
-from rag.indexing.build import (
-    BuildReport,
-    Prepared,
-    ProgressCallback,
-    WordVectors,
-    build_index,
-    embedding,
-    manifest_for,
-    origins_of,
-    prepare,
-    read_checked,
-    vectors_of,
-)
-from rag.indexing.embedders import Embedder, make_embedder
-from rag.indexing.folder import recover, write_lock
-from rag.indexing.index import Index, load_index
-from rag.indexing.lexical import TermCounts
-from rag.indexing.manifest import (
+from rag.index.folder import recover, write_lock
+from rag.index.lexical import TermCounts
+from rag.index.loading import Index, load_index
+from rag.index.manifest import (
     FORMAT_VERSION,
     MANIFEST,
     STORE,
@@ -68,8 +55,8 @@ from rag.indexing.manifest import (
     repair_manifest,
     stage_manifest,
 )
-from rag.indexing.segments import Segment, remove_unused_segments, segment_name, write_segment
-from rag.indexing.store import (
+from rag.index.segments import Segment, remove_unused_segments, segment_name, write_segment
+from rag.index.store import (
     ChunkStore,
     Removals,
     State,
@@ -77,8 +64,20 @@ from rag.indexing.store import (
     disk_full,
     is_disk_full,
 )
-from rag.indexing.translation import word_counts
-from rag.indexing.vectors import FaissVectorIndex, choose_kind
+from rag.index.translation import word_counts
+from rag.index.vectors import FaissVectorIndex, choose_kind
+from rag.indexing.build import BuildReport, build_index
+from rag.indexing.prepare import (
+    Prepared,
+    WordVectors,
+    embedding,
+    manifest_for,
+    origins_of,
+    prepare,
+    read_checked,
+    vectors_of,
+)
+from rag.indexing.progress import ProgressCallback
 from rag.ingest.corpus import Document, Skipped, document_fingerprint
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from rag.answers import Citation, ContextBlock
 from rag.config import MAX_CONTEXT_CHARS as MAX_CHARS
 from rag.config import MIN_CONTEXT_CHARS as MIN_CHARS
 from rag.errors import InvalidQueryError
-from rag.indexing.index import Index
+from rag.index.loading import Index
 from rag.retrieval.search import SearchFilters, search
 
 # What a chatbot is given instead of weak passages, in the question's language.

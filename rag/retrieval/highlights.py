@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rag.answers import Highlight
-from rag.indexing.index import Index
+from rag.index.loading import Index
 
 # (start, end, cosine) of each sentence of a passage, in text order.
 SentenceScores = dict[int, list[tuple[int, int, float]]]

@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 from rag.config import tuning_of
-from rag.indexing.index import Index
-from rag.indexing.store import StoredPassage
+from rag.index.loading import Index
+from rag.index.store import StoredPassage
 
 
 def is_calibrated(index: Index) -> bool:

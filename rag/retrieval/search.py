@@ -10,8 +10,8 @@ import numpy as np
 from rag.answers import SearchResponse, SearchResult
 from rag.config import SEARCH_MODES
 from rag.errors import InvalidQueryError
-from rag.indexing.index import Index
-from rag.indexing.store import StoredPassage
+from rag.index.loading import Index
+from rag.index.store import StoredPassage
 from rag.ingest.cleaning import normalize_text
 from rag.ingest.dates import parse_date
 from rag.ingest.language import detect_language

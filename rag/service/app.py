@@ -16,8 +16,8 @@ from fastapi_offline import FastAPIOffline
 
 from rag import __version__
 from rag.config import Settings
+from rag.index.live import LiveIndex
 from rag.indexing.build import open_or_build_index
-from rag.indexing.live import LiveIndex
 from rag.indexing.progress import ProgressLog
 from rag.retrieval.search import search
 from rag.service import metrics

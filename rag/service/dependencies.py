@@ -8,8 +8,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.datastructures import Headers
 
 from rag.errors import WritesDisabledError
-from rag.indexing.index import Index
-from rag.indexing.live import LiveIndex
+from rag.index.live import LiveIndex
+from rag.index.loading import Index
 from rag.service.problems import UNAVAILABLE
 
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False)

@@ -15,7 +15,7 @@ from mcp.server.mcpserver.resources import FunctionResource
 from starlette.datastructures import Headers
 
 from rag.errors import RagError
-from rag.indexing.index import Index
+from rag.index.loading import Index
 from rag.retrieval.context import NO_PASSAGE
 from rag.retrieval.search import SearchFilters, search
 from rag.service.dependencies import key_matches, presented_key

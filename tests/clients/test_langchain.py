@@ -11,7 +11,7 @@ from langchain_tests.integration_tests import RetrieversIntegrationTests
 from rag.clients.http import RequestRejected
 from rag.clients.langchain import RagRetriever
 from rag.errors import InvalidQueryError
-from rag.indexing.index import Index
+from rag.index.loading import Index
 
 
 class TestRagRetrieverInProcess(RetrieversIntegrationTests):

@@ -8,7 +8,7 @@ from conftest import CORPUS, ROOT
 
 from rag.evaluation.gold import is_relevant, load_gold
 from rag.evaluation.metrics import HIGHLIGHT, KEPT, METRICS, score_modes
-from rag.indexing.index import Index
+from rag.index.loading import Index
 from rag.ingest.corpus import load_corpus
 from rag.retrieval.search import search
 

@@ -11,11 +11,11 @@ import pytest
 from conftest import CORPUS, HANGZHOU
 
 from rag.config import TUNINGS, Settings
+from rag.embedders import Embedder, UseM3Embedder
 from rag.errors import EmbedderMismatchError, IndexCorruptError, IndexNotFoundError
+from rag.index.loading import load_index
+from rag.index.manifest import FORMAT_VERSION, MANIFEST, index_matches
 from rag.indexing.build import build_index, open_or_build_index, write_index
-from rag.indexing.embedders import Embedder, UseM3Embedder
-from rag.indexing.index import load_index
-from rag.indexing.manifest import FORMAT_VERSION, MANIFEST, index_matches
 from rag.ingest.corpus import load_corpus
 from rag.retrieval.search import search
 

@@ -17,9 +17,9 @@ import pytest
 from conftest import HANGZHOU, serve_in_thread
 
 from rag.config import Settings
+from rag.embedders import Embedder
 from rag.errors import DiskFullError
-from rag.indexing.embedders import Embedder
-from rag.indexing.index import load_index
+from rag.index.loading import load_index
 from rag.indexing.updates import update_index
 from rag.ingest.corpus import parse_document
 from rag.service.app import create_app

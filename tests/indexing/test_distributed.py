@@ -19,11 +19,11 @@ import pytest
 from conftest import CORPUS, ROOT
 
 from rag.config import Settings
+from rag.embedders import Embedder
 from rag.evaluation.gold import load_gold
 from rag.evaluation.metrics import score_modes
-from rag.indexing.embedders import Embedder
-from rag.indexing.index import Index, load_index
-from rag.indexing.manifest import read_manifest
+from rag.index.loading import Index, load_index
+from rag.index.manifest import read_manifest
 from rag.indexing.updates import update_index
 from rag.ingest.corpus import load_corpus
 

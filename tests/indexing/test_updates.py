@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 from conftest import CORPUS, HANGZHOU, ROOT
 
-import rag.indexing.manifest
+import rag.index.manifest
 import rag.indexing.updates
 from rag.config import Settings
+from rag.embedders import Embedder
 from rag.errors import DocumentNotFoundError, IndexBusyError, InvalidQueryError
 from rag.evaluation.gold import load_gold
 from rag.evaluation.metrics import score_modes
+from rag.index.folder import write_lock
+from rag.index.live import LiveIndex
+from rag.index.loading import Index, load_index
 from rag.indexing.build import write_index
-from rag.indexing.embedders import Embedder
-from rag.indexing.folder import write_lock
-from rag.indexing.index import Index, load_index
-from rag.indexing.live import LiveIndex
 from rag.indexing.updates import update_index
 from rag.ingest.corpus import Document, load_corpus, parse_document
 from rag.retrieval.context import build_context
@@ -289,5 +289,5 @@ def test_a_manifest_left_a_generation_behind_is_repaired(
     assert '"generation": 1' in (index_dir / "manifest.json").read_text()  # loads only read
     update_index(index_dir, settings, remove=[HANGZHOU], embedder=use_embedder)
     written = load_index(index_dir, settings, use_embedder).manifest
-    assert rag.indexing.manifest.read_manifest(index_dir) == written
+    assert rag.index.manifest.read_manifest(index_dir) == written
     assert written.generation == 3 and not list(index_dir.glob(".manifest.json.*"))

@@ -5,7 +5,7 @@ import pytest
 from conftest import HANGZHOU
 
 from rag.errors import InvalidQueryError
-from rag.indexing.index import Index
+from rag.index.loading import Index
 from rag.retrieval.context import NO_PASSAGE, build_context
 from rag.service.schemas import search_tool_definition
 

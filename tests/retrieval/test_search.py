@@ -5,8 +5,8 @@ import pytest
 from conftest import HANGZHOU
 
 from rag.errors import InvalidQueryError
-from rag.indexing.index import Index
-from rag.indexing.store import StoredPassage
+from rag.index.loading import Index
+from rag.index.store import StoredPassage
 from rag.retrieval.search import SearchFilters, search, without_overlaps
 
 MAYOR_QUESTIONS = ["Qui est le maire de Hangzhou ?", "Who is the mayor of Hangzhou?"]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from conftest import CORPUS, HANGZHOU, start_server, stop
 
-from rag.indexing.index import Index
+from rag.index.loading import Index
 from rag.retrieval.search import search
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,7 @@ import pytest
 from conftest import CORPUS, HANGZHOU, serve_in_thread
 
 from rag.config import Settings
-from rag.indexing.index import load_index
+from rag.index.loading import load_index
 from rag.service.app import create_app
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 
 from rag.answers import DocumentSummary
 from rag.errors import DocumentNotFoundError, InvalidQueryError, UnsupportedMediaTypeError
-from rag.indexing.live import LiveIndex
+from rag.index.live import LiveIndex
 from rag.indexing.updates import document_exists, update_index
 from rag.ingest.corpus import Document, parse_document
 from rag.service.dependencies import IndexDep, LiveDep, require_writes

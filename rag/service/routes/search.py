@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from rag.config import SearchMode
-from rag.indexing.index import Index
+from rag.index.loading import Index
 from rag.retrieval.search import SearchFilters, search
 from rag.service import metrics
 from rag.service.dependencies import IndexDep, RecordDep

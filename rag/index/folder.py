@@ -17,7 +17,7 @@ from pathlib import Path
 import filelock
 
 from rag.errors import IndexBusyError, IndexCorruptError
-from rag.indexing.manifest import MANIFEST
+from rag.index.manifest import MANIFEST
 
 
 def backup_of(index_dir: Path) -> Path:

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Settings, TunedSettings
+from rag.embedders import Embedder, make_embedder
 from rag.errors import EmbedderMismatchError, IndexCorruptError, IndexNotFoundError
-from rag.indexing.embedders import Embedder, make_embedder
-from rag.indexing.folder import recover
-from rag.indexing.lexical import BM25Index
-from rag.indexing.manifest import STORE, Manifest, of_generation, read_manifest
-from rag.indexing.segments import Segment, SentenceVectors, load_segment
-from rag.indexing.store import ChunkStore
-from rag.indexing.translation import Lexicon
-from rag.indexing.vectors import VectorIndex
+from rag.index.folder import recover
+from rag.index.lexical import BM25Index
+from rag.index.manifest import STORE, Manifest, of_generation, read_manifest
+from rag.index.segments import Segment, SentenceVectors, load_segment
+from rag.index.store import ChunkStore
+from rag.index.translation import Lexicon
+from rag.index.vectors import VectorIndex
 
 # A change removes the segments it replaces once it has committed; a reader that read the
 # state just before may find one gone, and reads the state again.

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.indexing.embedders import Embedder
-from rag.indexing.lexical import content_words, stem
+from rag.embedders import Embedder
+from rag.index.lexical import content_words, stem
 
 MIN_WORD_LENGTH = 3
 CACHED_WORDS = 20_000  # question words whose vectors a loaded index keeps (about 40 MB)

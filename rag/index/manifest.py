@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from rag.config import DEFAULT_EMBEDDER, Settings
 from rag.errors import IndexCorruptError, RagError
-from rag.indexing.store import ChunkStore, State
+from rag.index.store import ChunkStore, State
 from rag.ingest.corpus import Document, corpus_fingerprint
 
 FORMAT_VERSION = 5  # 4: segments, and a store that changes; 5: BM25 postings memory-mapped

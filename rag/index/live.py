@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from rag.config import Settings
 from rag.errors import RagError
-from rag.indexing.index import Index, load_index
-from rag.indexing.manifest import STORE
+from rag.index.loading import Index, load_index
+from rag.index.manifest import STORE
 
 log = logging.getLogger(__name__)
 

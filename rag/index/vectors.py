@@ -21,7 +21,7 @@ import faiss
 import numpy as np
 
 from rag.config import Settings
-from rag.indexing.ids import contains
+from rag.index.ids import contains
 
 FILE_NAME = "vectors.faiss"
 _TRAINING_PER_CELL = 64

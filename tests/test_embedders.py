@@ -5,10 +5,10 @@ import pytest
 from conftest import CORPUS, HANGZHOU
 
 from rag.config import TUNINGS, Settings
+from rag.embedders import Embedder, make_embedder
 from rag.errors import EmbedderMismatchError, UnknownBackendError
+from rag.index.loading import load_index
 from rag.indexing.build import build_index
-from rag.indexing.embedders import Embedder, make_embedder
-from rag.indexing.index import load_index
 from rag.retrieval.search import search
 
 

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from rag.indexing.lexical import (
+from rag.index.lexical import (
     BM25Index,
     TermCounts,
     analyze_passage,

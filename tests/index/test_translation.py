@@ -1,8 +1,8 @@
 import numpy as np
 
 from rag.config import Settings
-from rag.indexing.index import Index
-from rag.indexing.translation import Lexicon, vocabulary
+from rag.index.loading import Index
+from rag.index.translation import Lexicon, vocabulary
 from rag.retrieval.search import search
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Settings
-from rag.indexing.lexical import TermCounts
-from rag.indexing.vectors import FaissVectorIndex
+from rag.index.lexical import TermCounts
+from rag.index.vectors import FaissVectorIndex
 
 SEGMENTS = "segments"
 SENTENCE_VECTORS = "sentences.npy"  # float16, one row per sentence

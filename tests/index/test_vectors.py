@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.indexing.vectors import FaissVectorIndex, choose_kind
+from rag.index.vectors import FaissVectorIndex, choose_kind
 
 
 def _vectors(n: int = 400, dim: int = 32) -> np.ndarray:

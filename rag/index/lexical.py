@@ -31,7 +31,7 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
 from scipy import sparse
 
-from rag.indexing.ids import positions
+from rag.index.ids import positions
 
 TERMS = "terms.json"
 K1, B = 1.5, 0.75
