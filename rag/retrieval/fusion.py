@@ -1,8 +1,15 @@
-"""Fusing the rankings of several retrievers into one."""
+"""Fusing the rankings of several retrievers into one: the score arithmetic (RRF, convex
+fusion, document context), and the fusions a search mode ranks with (`Alone`,
+`ReciprocalRanks`, `Convex`)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rag.retrieval.retrievers import Hits, Question, Retriever
 
 
 def reciprocal_rank_fusion(
@@ -63,3 +70,66 @@ def with_document_context(
         (item, (1.0 - weight) * score + weight * best[document_of[item]]) for item, score in scored
     ]
     return sorted(mixed, key=lambda pair: (-pair[1], pair[0]))
+
+
+class Fusion(ABC):
+    """How one question's retrievers make its ranking: (passage id, score), best first, of
+    passages the store has."""
+
+    @abstractmethod
+    def rank(self, question: Question) -> Hits: ...
+
+
+class Alone(Fusion):
+    """One retriever's own ranking, with document context."""
+
+    def __init__(self, retriever: Retriever):
+        self.retriever = retriever
+
+    def rank(self, question: Question) -> Hits:
+        return question.in_context(question.found(self.retriever.ranking()))
+
+
+class ReciprocalRanks(Fusion):
+    """RRF of the retrievers' candidates, each list with document context first."""
+
+    def __init__(self, retrievers: Sequence[Retriever], k: int):
+        self.retrievers, self.k = retrievers, k
+
+    def rank(self, question: Question) -> Hits:
+        lists = [r.candidates() for r in self.retrievers]
+        question.read(pid for hits in lists for pid, _ in hits)
+        rankings = [question.in_context(question.found(hits)) for hits in lists]
+        return reciprocal_rank_fusion(rankings, k=self.k)
+
+
+class Convex(Fusion):
+    """`convex_fusion` of a dense and a lexical retriever over the union of their candidates,
+    each candidate scored by both (so that a passage found by one of them is not taken for a
+    zero by the other). BM25's share is `bm25_weight` for a passage in the question's
+    language and `bm25_weight * cross_language_factor` for one in the other."""
+
+    def __init__(
+        self,
+        dense: Retriever,
+        lexical: Retriever,
+        bm25_weight: float,
+        cross_language_factor: float,
+    ):
+        self.dense, self.lexical = dense, lexical
+        self.same, self.other = bm25_weight, bm25_weight * cross_language_factor
+
+    def rank(self, question: Question) -> Hits:
+        proposed = {pid for pid, _ in self.dense.candidates()}
+        proposed |= {pid for pid, _ in self.lexical.candidates()}
+        union = [pid for pid, _ in question.found([(pid, 0.0) for pid in sorted(proposed)])]
+
+        def weight(pid: int) -> float:
+            same = question.passages[pid].language == question.language
+            return self.same if same else self.other
+
+        return convex_fusion(
+            question.in_context(self.dense.scores(union)),
+            question.in_context(self.lexical.scores(union)),
+            weight,
+        )

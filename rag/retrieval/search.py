@@ -1,11 +1,14 @@
-"""Answering a question with ranked passages and their sources: dense, BM25 or hybrid."""
+"""Answering a question with ranked passages and their sources: dense, BM25 or hybrid.
+
+A search checks the question, reads the filters, embeds the question once, lets the mode's
+fusion rank it (`FUSIONS`: the retrievers of `rag.retrieval.retrievers`, combined as
+`rag.retrieval.fusion` says), then drops repeats and adds highlights and the "no answer"
+verdict."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from rag.answers import SearchResponse, SearchResult
 from rag.config import SEARCH_MODES
@@ -15,9 +18,10 @@ from rag.index.store import StoredPassage
 from rag.ingest.cleaning import normalize_text
 from rag.ingest.dates import parse_date
 from rag.ingest.language import detect_language
-from rag.retrieval.fusion import convex_fusion, reciprocal_rank_fusion, with_document_context
-from rag.retrieval.highlights import SentenceScores, highlights, pool, score_sentences
+from rag.retrieval.fusion import Alone, Convex, Fusion, ReciprocalRanks
+from rag.retrieval.highlights import highlights
 from rag.retrieval.no_answer import answerability, is_calibrated
+from rag.retrieval.retrievers import Dense, Lexical, Question
 
 
 @dataclass(frozen=True)
@@ -77,94 +81,21 @@ def allowed_passages(index: Index, filters: SearchFilters | None) -> list[int] |
     return index.store.passage_ids(filters.doc_ids, date_from, date_to)
 
 
-def _rank(
-    index: Index,
-    query: str,
-    vector: np.ndarray | None,
-    mode: str,
-    n: int,
-    allowed: list[int] | None,
-    language: str,
-) -> tuple[list[tuple[int, float]], SentenceScores, dict[int, StoredPassage]]:
-    """Ranked (passage id, score), with the sentence scores and stored passages read on the
-    way (the caller reads the ones still missing)."""
-    if allowed is not None and not allowed:
-        return [], {}, {}
-    settings = index.settings
-    context = settings.document_weight
-    if mode == "bm25" or vector is None:
-        lexical = index.bm25.search(query, n, allowed)
-        passages = index.store.passages([pid for pid, _ in lexical])
-        lexical = _found(lexical, passages)
-        return with_document_context(lexical, _documents(passages), context), {}, passages
-    weight_of_sentences = settings.sentence_weight
-    dense = index.vectors.search(vector, n, allowed)
-    if mode == "dense":
-        scored: SentenceScores = {}
-        if weight_of_sentences:
-            scored = score_sentences(index, vector, [pid for pid, _ in dense])
-            dense = pool(dense, scored, weight_of_sentences)
-        passages = index.store.passages([pid for pid, _ in dense])
-        dense = _found(dense, passages)
-        return with_document_context(dense, _documents(passages), context), scored, passages
-    translated: list[str] = []
-    if settings.translate_questions:
-        translated = index.lexicon.translate(
-            query,
-            language,
-            index.embedder,
-            settings.translation_min_similarity,
-            settings.translation_neighbours,
-        )
-    lexical_scores = index.bm25.scores(query, translated)
-    lexical = index.bm25.search(lexical_scores, n, allowed)
-    union = sorted({pid for pid, _ in dense} | {pid for pid, _ in lexical})
-    passages = index.store.passages(union)
-    union = [pid for pid in union if pid in passages]
-    dense, lexical = _found(dense, passages), _found(lexical, passages)
-    document_of = _documents(passages)
+def _hybrid(question: Question) -> Fusion:
+    settings = question.index.settings
+    dense = Dense(question)
+    lexical = Lexical(question, translate=settings.translate_questions)
     if settings.fusion == "rrf":
-        rankings = [
-            with_document_context(dense, document_of, context),
-            with_document_context(lexical, document_of, context),
-        ]
-        return reciprocal_rank_fusion(rankings, k=settings.rrf_k), {}, passages
-    # Score every candidate of either list with both retrievers, so that a passage found by
-    # one of them is not taken for a zero by the other.
-    dense_all = list(zip(union, index.vectors.scores(vector, union).tolist(), strict=True))
-    sentences: SentenceScores = {}
-    if weight_of_sentences:
-        sentences = score_sentences(index, vector, union)
-        dense_all = pool(dense_all, sentences, weight_of_sentences)
-    lexical_all = list(zip(union, lexical_scores.of(union).tolist(), strict=True))
-    same = settings.bm25_weight
-    other = same * settings.cross_language_bm25_factor
-
-    def weight(pid: int) -> float:
-        return same if passages[pid].language == language else other
-
-    return (
-        convex_fusion(
-            with_document_context(dense_all, document_of, context),
-            with_document_context(lexical_all, document_of, context),
-            weight,
-        ),
-        sentences,
-        passages,
-    )
+        return ReciprocalRanks([dense, lexical], k=settings.rrf_k)
+    return Convex(dense, lexical, settings.bm25_weight, settings.cross_language_bm25_factor)
 
 
-def _found(
-    hits: list[tuple[int, float]], passages: dict[int, StoredPassage]
-) -> list[tuple[int, float]]:
-    """`hits` but those the store no longer has: the store sees changes committed after the
-    segments were loaded, so a passage removed since is left out."""
-    return [hit for hit in hits if hit[0] in passages]
-
-
-def _documents(passages: dict[int, StoredPassage]) -> dict[int, str]:
-    """The document id of each passage, for `document_weight`."""
-    return {pid: p.doc_id for pid, p in passages.items()}
+# How each search mode (`SEARCH_MODES`) ranks a question.
+FUSIONS: dict[str, Callable[[Question], Fusion]] = {
+    "dense": lambda question: Alone(Dense(question)),
+    "bm25": lambda question: Alone(Lexical(question, translate=False)),
+    "hybrid": _hybrid,
+}
 
 
 def in_text_order(
@@ -218,13 +149,11 @@ def search(
     language = detect_language(query)
     needs_vector = mode != "bm25" or highlight or is_calibrated(index)
     vector = index.embedder.encode_queries([query])[0] if needs_vector else None
-    ranked, sentences, passages = _rank(index, query, vector, mode, n, allowed, language)
-    passages.update(index.store.passages([pid for pid, _ in ranked if pid not in passages]))
-    ranked = in_text_order(_found(ranked, passages), passages)
-    kept = without_overlaps(ranked, passages, k)
-    if highlight and vector is not None:
-        missing = [p.id for p, _ in kept if p.id not in sentences]
-        sentences.update(score_sentences(index, vector, missing))
+    question = Question(index, query, vector, language, allowed, n)
+    ranked = FUSIONS[mode](question).rank(question) if allowed != [] else []
+    passages = question.passages
+    kept = without_overlaps(in_text_order(ranked, passages), passages, k)
+    sentences = question.sentence_scores([p.id for p, _ in kept]) if highlight else {}
     margin = index.settings.highlight_margin
     results = [
         SearchResult(
