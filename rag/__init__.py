@@ -15,9 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 _HOMES = {
+    "__version__": "rag.version",
     "Settings": "rag.config",
     "RagError": "rag.errors",
     "InvalidQueryError": "rag.errors",
@@ -92,6 +91,7 @@ if TYPE_CHECKING:
     from rag.ingest.corpus import Document, load_corpus, parse_document
     from rag.retrieval.context import build_context
     from rag.retrieval.search import SearchFilters, search
+    from rag.version import __version__
 
 
 def __getattr__(name: str) -> Any:

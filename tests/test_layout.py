@@ -6,6 +6,8 @@ pyproject.toml).
 
 import ast
 import importlib
+import importlib.metadata
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,24 @@ def test_every_public_name_is_importable_from_rag_and_is_its_home_objects() -> N
             home = importlib.import_module(value.__module__)
             assert getattr(home, name) is value, name
     assert set(dir(rag)) == set(rag.__all__)
+
+
+def test_the_version_is_the_one_pyproject_gives() -> None:
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert rag.__version__ == importlib.metadata.version("rag") == pyproject["project"]["version"]
+
+
+def test_no_module_of_the_package_imports_from_rag_itself() -> None:
+    """`rag/__init__.py` is the API for users; the package's own modules import the modules
+    that hold the names, so that no layer climbs back to the top."""
+    climbing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == PACKAGE / "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "rag" and not node.level:
+                climbing.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not climbing, climbing
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag import __version__
 from rag.answers import SearchResult
 from rag.config import DEFAULT_EMBEDDER, Settings
 from rag.embedders import make_embedder
@@ -34,6 +33,7 @@ from rag.indexing.build import write_index
 from rag.indexing.progress import ProgressCallback
 from rag.ingest.corpus import Document, corpus_fingerprint, load_corpus
 from rag.retrieval.search import search
+from rag.version import __version__
 
 METRICS = {
     "recall@1": "hit_rate@1",

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import __version__
 from rag.config import Settings, TunedSettings
 from rag.embedders import Embedder
 from rag.errors import CorpusError, RagError
@@ -45,6 +44,7 @@ from rag.ingest.corpus import (
     Document,
     read_corpus,
 )
+from rag.version import __version__
 
 
 def _embed_hash(embedder: Embedder, text: str) -> bytes:

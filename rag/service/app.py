@@ -14,7 +14,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from rag import __version__
 from rag.config import Settings
 from rag.index.live import LiveIndex
 from rag.indexing.build import open_or_build_index
@@ -29,6 +28,7 @@ from rag.service.routes import chatbots, documents, pages, status
 from rag.service.routes import metrics as metrics_route
 from rag.service.routes import search as search_routes
 from rag.service.schemas import EXAMPLES, problems
+from rag.version import __version__
 
 log = logging.getLogger("rag.service.app")
 
