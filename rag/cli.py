@@ -251,8 +251,10 @@ def search_command(
     from rag.retrieval.search import SearchFilters, search
 
     settings = make_settings(index_dir=index, embedder=embedder)
-    filters = SearchFilters(doc_ids=doc_id or None, date_from=date_from, date_to=date_to)
     with user_errors():
+        filters = SearchFilters.of(
+            {"doc_ids": doc_id or None, "date_from": date_from, "date_to": date_to}
+        )
         loaded = load_index(settings.index_dir, settings)
         response = search(loaded, question, settings.default_k if k is None else k, mode, filters)
     if as_json:

@@ -17,6 +17,9 @@ SearchMode = Literal["dense", "bm25", "hybrid"]
 Language = Literal["fr", "en"]  # of questions and documents
 SEARCH_MODES: tuple[str, ...] = ("dense", "bm25", "hybrid")
 # Bounds of the size of a context block for chatbots (`max_chars`).
+# The bounds of a question, documented by the HTTP API; Settings may lower them.
+MAX_K = 100
+MAX_QUERY_CHARS = 1000
 MIN_CONTEXT_CHARS = 200
 MAX_CONTEXT_CHARS = 100_000
 
@@ -60,8 +63,8 @@ class Settings(BaseSettings):
     )
 
     default_k: int = Field(5, ge=1)
-    max_k: int = Field(100, ge=1)
-    max_query_chars: int = Field(1000, ge=1)
+    max_k: int = Field(MAX_K, ge=1)
+    max_query_chars: int = Field(MAX_QUERY_CHARS, ge=1)
     candidates: int = Field(50, ge=1, description="passages each retriever proposes to fusion")
     sentence_weight: float | None = Field(
         None, ge=0.0, le=1.0, description="share of a passage's best sentence in its dense score"

@@ -61,8 +61,7 @@ class RagRetriever(BaseRetriever):
     ) -> list[Document]:
         k = self.k if k is None else k
         if self.index is not None:
-            f = self.filters or {}
-            filters = SearchFilters(f.get("doc_ids"), f.get("date_from"), f.get("date_to"))
+            filters = SearchFilters.of(self.filters)
             return [_document(r) for r in search(self.index, query, k, self.mode, filters).results]
         if self.base_url is None:
             raise ValueError("RagRetriever needs an index or a base_url")

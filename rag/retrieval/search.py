@@ -7,8 +7,8 @@ verdict."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 
 from rag.answers import SearchResponse, SearchResult
 from rag.config import SEARCH_MODES
@@ -29,6 +29,40 @@ class SearchFilters:
     doc_ids: list[str] | None = None
     date_from: str | None = None
     date_to: str | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, object] | None) -> SearchFilters | None:
+        """The filters that loose values give (a JSON object, a tool's arguments, command-line
+        options), None when they set none; InvalidQueryError for a key or a value that is not
+        one of these."""
+        if not values:
+            return None
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(str(key) for key in values if key not in allowed)
+        if unknown:
+            raise InvalidQueryError(
+                f"unknown filter {', '.join(map(repr, unknown))}; filters are {', '.join(allowed)}"
+            )
+        doc_ids = values.get("doc_ids")
+        if doc_ids is not None and (
+            isinstance(doc_ids, str)
+            or not isinstance(doc_ids, Sequence)
+            or not all(isinstance(d, str) for d in doc_ids)
+        ):
+            raise InvalidQueryError(f"doc_ids is {doc_ids!r}; it must be a list of document ids")
+        dates: dict[str, str | None] = {}
+        for key in ("date_from", "date_to"):
+            value = values.get(key)
+            if not (value is None or isinstance(value, str)):
+                raise InvalidQueryError(f"{key} is {value!r}; it must be a date such as 2021-09-09")
+            dates[key] = value
+        ids = list(doc_ids) if doc_ids is not None else None
+        filters = cls(ids, dates["date_from"], dates["date_to"])
+        return None if filters.is_empty else filters
+
+    @property
+    def is_empty(self) -> bool:
+        return self.doc_ids is None and self.date_from is None and self.date_to is None
 
 
 def validate_query(index: Index, query: str, k: int, mode: str) -> str:
@@ -61,9 +95,7 @@ def validate_query(index: Index, query: str, k: int, mode: str) -> str:
 
 def allowed_passages(index: Index, filters: SearchFilters | None) -> list[int] | None:
     """The passage ids the filters allow, or None when nothing is filtered."""
-    if filters is None or (
-        filters.doc_ids is None and filters.date_from is None and filters.date_to is None
-    ):
+    if filters is None or filters.is_empty:
         return None
     if filters.doc_ids is not None:
         unknown = sorted(set(filters.doc_ids) - index.store.document_ids())

@@ -52,7 +52,9 @@ def create_mcp_server(current: Callable[[], Index]) -> MCPServer:
         date_to: str | None = None,
     ) -> dict[str, Any]:
         try:
-            filters = SearchFilters(doc_ids, date_from, date_to)
+            filters = SearchFilters.of(
+                {"doc_ids": doc_ids, "date_from": date_from, "date_to": date_to}
+            )
             response = search(current(), question, k, mode, filters)
         except RagError as exc:
             raise ToolError(str(exc)) from exc

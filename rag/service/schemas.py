@@ -8,11 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rag.answers import DocumentSummary, SearchResponse
-from rag.config import MAX_CONTEXT_CHARS, MIN_CONTEXT_CHARS, SearchMode
+from rag.config import MAX_CONTEXT_CHARS, MAX_K, MAX_QUERY_CHARS, MIN_CONTEXT_CHARS, SearchMode
 
-# The documented bounds of a request; the library enforces the same ones from Settings.
-MAX_K = 100
-MAX_QUERY_CHARS = 1000
 EXAMPLES: dict[str, Any] = {
     "fr": {"query": "Qui est le maire de Hangzhou ?", "k": 5, "mode": "hybrid"},
     "en": {"query": "Who is the mayor of Hangzhou?", "k": 3, "mode": "hybrid"},

@@ -88,6 +88,16 @@ async def test_async_and_filters(default_index: Index, server: str) -> None:
         assert len(docs) == 3 and {d.metadata["doc_id"] for d in docs} == {HANGZHOU}
 
 
+def test_an_unknown_filter_is_refused_in_process_as_over_http(
+    default_index: Index, server: str
+) -> None:
+    filters = {"doc_id": [HANGZHOU]}  # doc_ids, misspelt
+    with pytest.raises(InvalidQueryError, match="unknown filter 'doc_id'"):
+        RagRetriever(index=default_index, filters=filters).invoke("maire")
+    with pytest.raises(RequestRejected, match="doc_id"):
+        RagRetriever(base_url=server, filters=filters).invoke("maire")
+
+
 def test_refused_questions_raise(default_index: Index, server: str) -> None:
     with pytest.raises(InvalidQueryError, match="empty"):
         RagRetriever(index=default_index).invoke("  ")

@@ -1,5 +1,6 @@
 import dataclasses
 import itertools
+import re
 
 import pytest
 from conftest import HANGZHOU
@@ -94,6 +95,23 @@ def test_filters_by_document_and_date(default_index: Index) -> None:
     assert dated and all(r.date and "2021-01-01" <= r.date <= "2021-12-31" for r in dated)
     nothing = SearchFilters(date_from="1990-01", date_to="1990-12")
     assert search(default_index, "ville", 5, filters=nothing).results == []
+
+
+def test_filters_from_loose_values_are_the_same_filters_or_a_clear_error() -> None:
+    assert SearchFilters.of(None) is None
+    assert SearchFilters.of({}) is None
+    assert SearchFilters.of({"doc_ids": None, "date_from": None, "date_to": None}) is None
+    values = {"doc_ids": (HANGZHOU,), "date_from": "2021-01", "date_to": None}
+    assert SearchFilters.of(values) == SearchFilters([HANGZHOU], "2021-01", None)
+    assert SearchFilters.of({"doc_ids": []}) == SearchFilters(doc_ids=[])  # no document
+    for bad, message in [
+        ({"doc_id": [1]}, "unknown filter 'doc_id'; filters are doc_ids, date_from, date_to"),
+        ({"doc_ids": HANGZHOU}, "must be a list of document ids"),
+        ({"doc_ids": [HANGZHOU, 3]}, "must be a list of document ids"),
+        ({"date_from": 2021}, "date_from is 2021; it must be a date"),
+    ]:
+        with pytest.raises(InvalidQueryError, match=re.escape(message)):
+            SearchFilters.of(bad)
 
 
 @pytest.mark.parametrize(

@@ -6,15 +6,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from rag.config import SearchMode
+from rag.config import MAX_K, MAX_QUERY_CHARS, SearchMode
 from rag.index.loading import Index
 from rag.retrieval.search import SearchFilters, search
 from rag.service import metrics
 from rag.service.dependencies import IndexDep, RecordDep
 from rag.service.schemas import (
     EXAMPLES,
-    MAX_K,
-    MAX_QUERY_CHARS,
     DateBound,
     DocId,
     Filters,
@@ -26,8 +24,7 @@ router = APIRouter(tags=["search"])
 
 
 def filters_of(body: SearchRequest) -> SearchFilters | None:
-    f = body.filters
-    return SearchFilters(f.doc_ids, f.date_from, f.date_to) if f else None
+    return SearchFilters.of(body.filters.model_dump() if body.filters else None)
 
 
 def answer(index: Index, body: SearchRequest, record: bool) -> SearchAnswer:
