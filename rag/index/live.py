@@ -11,7 +11,6 @@ used), so a switch fails no request.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 
@@ -19,6 +18,7 @@ from rag.config import Settings
 from rag.errors import RagError
 from rag.index.loading import Index, load_index
 from rag.index.manifest import STORE
+from rag.index.store import committed_generation
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +27,11 @@ def generation_at(index: Index) -> tuple[int, int] | None:
     """The committed generation of the folder `index` was loaded from, with its store's
     inode (a rebuild is a new folder, with a new store), or None if it cannot be read now."""
     try:
-        con = sqlite3.connect(f"file:{index.path / STORE}?mode=ro", uri=True)
-        try:
-            row = con.execute("SELECT value FROM state WHERE key = 'generation'").fetchone()
-        finally:
-            con.close()
-        return int(row[0]), (index.path / STORE).stat().st_ino
-    except (sqlite3.Error, OSError, TypeError, ValueError):
+        inode = (index.path / STORE).stat().st_ino
+    except OSError:
         return None
+    generation = committed_generation(index.path / STORE)
+    return None if generation is None else (generation, inode)
 
 
 class LiveIndex:

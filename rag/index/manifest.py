@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from rag.config import DEFAULT_EMBEDDER, Settings
 from rag.errors import IndexCorruptError, RagError
-from rag.index.store import ChunkStore, State
+from rag.index.store import ChunkStore, State, committed_generation
 from rag.ingest.corpus import Document, corpus_fingerprint
 
 FORMAT_VERSION = 5  # 4: segments, and a store that changes; 5: BM25 postings memory-mapped
@@ -168,8 +168,12 @@ def format_version(index_dir: Path) -> int | None:
 
 
 def next_generation(index_dir: Path) -> int:
-    """The generation of a new index at `index_dir`: one more than the one there, if any."""
-    return (_manifest_number(index_dir, "generation") or 0) + 1
+    """The generation of a new index at `index_dir`: one more than the one there, if any, as
+    its store or its manifest says (the manifest repeats the store's after a change, and may lag
+    it after a crash; a store that cannot be read says nothing)."""
+    in_manifest = _manifest_number(index_dir, "generation") or 0
+    committed = committed_generation(index_dir / STORE) if (index_dir / STORE).exists() else None
+    return max(in_manifest, committed or 0) + 1
 
 
 def index_matches(index_dir: Path, documents: list[Document], settings: Settings) -> bool:

@@ -179,6 +179,24 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
     return con
 
 
+def committed_generation(path: Path) -> int | None:
+    """The generation the store at `path` has committed, read on a connection of its own (so
+    that a store a rebuild put in its place is the one read), or None if it cannot be read.
+    The one reading of the generation outside a snapshot: `rag.index.manifest.next_generation`
+    and `rag.index.live` poll it."""
+    try:
+        con = _connect(path, read_only=True)
+    except sqlite3.Error:
+        return None
+    try:
+        row = con.execute("SELECT value FROM state WHERE key = 'generation'").fetchone()
+        return int(row[0])
+    except (sqlite3.Error, TypeError, ValueError):
+        return None
+    finally:
+        con.close()
+
+
 def _vocabulary_rows(
     con: sqlite3.Connection, size: int, columns: str
 ) -> dict[str, list[tuple[Any, ...]]]:
@@ -242,10 +260,6 @@ class ChunkStore:
             int(passages),
             int(sentences),
         )
-
-    def generation(self) -> int:
-        row = self._connect().execute("SELECT value FROM state WHERE key = 'generation'")
-        return int(row.fetchone()[0])
 
     def count_passages(self) -> int:
         return int(self._connect().execute("SELECT count(*) FROM passages").fetchone()[0])

@@ -11,10 +11,8 @@ the previous index instead of being embedded again.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
-import sqlite3
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -80,16 +78,6 @@ class BuildReport:
     decoded: dict[str, str] = field(default_factory=dict)
 
 
-def _next_generation(index_dir: Path) -> int:
-    """One more than the generation of the index there, as its store or its manifest says
-    (the manifest repeats the store's after a change, and may lag it after a crash)."""
-    committed = 0
-    with contextlib.suppress(sqlite3.Error, OSError, ValueError, TypeError):
-        if (index_dir / STORE).exists():
-            committed = ChunkStore(index_dir / STORE).generation()
-    return max(next_generation(index_dir), committed + 1)
-
-
 def write_index(
     documents: list[Document],
     index_dir: Path,
@@ -128,7 +116,7 @@ def _write_index(
     try:
         if progress:
             progress("indexing", 0, 1)
-        generation = _next_generation(index_dir)
+        generation = next_generation(index_dir)
         stages = ready.stages
         with stages.timing("faiss"):
             vectors = FaissVectorIndex.build(ready.vectors, ready.terms.ids, settings)
