@@ -75,7 +75,8 @@ from rag.index.loading import load_index  # noqa: E402
 from rag.indexing.build import write_index  # noqa: E402
 from rag.ingest.chunking import Passage, chunk_documents, sentence_spans  # noqa: E402
 from rag.ingest.cleaning import normalize_text  # noqa: E402
-from rag.ingest.corpus import Document, fallback_title, load_corpus, parse_document  # noqa: E402
+from rag.ingest.corpus import load_corpus  # noqa: E402
+from rag.ingest.formats import Document, fallback_title, parse_document  # noqa: E402
 from rag.retrieval.search import search  # noqa: E402
 
 PIAF = ROOT.parent / "shared" / "data" / "piaf-dev.json"

@@ -48,7 +48,8 @@ from rag.index.live import LiveIndex  # noqa: E402
 from rag.index.loading import load_index  # noqa: E402
 from rag.indexing.build import write_index  # noqa: E402
 from rag.indexing.updates import update_index  # noqa: E402
-from rag.ingest.corpus import Document, load_corpus, parse_document  # noqa: E402
+from rag.ingest.corpus import load_corpus  # noqa: E402
+from rag.ingest.formats import Document, parse_document  # noqa: E402
 
 PIAF = ROOT.parent / "shared" / "data" / "piaf-dev.json"
 CACHE = Path("/tmp/rag-bench-updates")

@@ -29,7 +29,8 @@ from rag.embedders import make_embedder
 from rag.evaluation.gold import GoldQuestion, is_relevant, load_gold
 from rag.evaluation.squad import load_squad
 from rag.ingest.chunking import Passage, chunk_documents, sentence_spans
-from rag.ingest.corpus import Document, load_corpus
+from rag.ingest.corpus import load_corpus
+from rag.ingest.formats import Document
 from rag.ingest.language import detect_language
 from rag.retrieval.fusion import convex_fusion
 from rag.retrieval.search import without_overlaps
@@ -175,7 +176,7 @@ def convex(data: Data, dense: np.ndarray, lexical: np.ndarray, weight: float, n:
 
 
 def main() -> None:
-    from rag.index.lexical import analyze_passage, analyze_query
+    from rag.index.analysis import analyze_passage, analyze_query
 
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset", choices=["gold", "piaf"])

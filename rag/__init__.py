@@ -26,7 +26,7 @@ _HOMES = {
     "Highlight": "rag.answers",
     "SearchResponse": "rag.answers",
     "SearchResult": "rag.answers",
-    "Document": "rag.ingest.corpus",
+    "Document": "rag.ingest.formats",
     "load_corpus": "rag.ingest.corpus",
     "Index": "rag.index.loading",
     "load_index": "rag.index.loading",
@@ -38,7 +38,7 @@ _HOMES = {
     "index_corpus": "rag.indexing.updates",
     "update_index": "rag.indexing.updates",
     "LiveIndex": "rag.index.live",
-    "parse_document": "rag.ingest.corpus",
+    "parse_document": "rag.ingest.formats",
     "SearchFilters": "rag.retrieval.search",
     "search": "rag.retrieval.search",
     "build_context": "rag.retrieval.context",
@@ -88,7 +88,8 @@ if TYPE_CHECKING:
     from rag.index.loading import Index, load_index
     from rag.indexing.build import BuildReport, build_index, open_or_build_index, write_index
     from rag.indexing.updates import UpdateReport, index_corpus, update_index
-    from rag.ingest.corpus import Document, load_corpus, parse_document
+    from rag.ingest.corpus import load_corpus
+    from rag.ingest.formats import Document, parse_document
     from rag.retrieval.context import build_context
     from rag.retrieval.search import SearchFilters, search
     from rag.version import __version__

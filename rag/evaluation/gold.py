@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from rag.errors import RagError
 from rag.ingest.cleaning import normalize_text
-from rag.ingest.corpus import Document
+from rag.ingest.formats import Document
 
 LANGUAGES = ("fr", "en")
 

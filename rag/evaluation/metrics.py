@@ -31,7 +31,8 @@ from rag.index.loading import Index, load_index
 from rag.index.manifest import index_matches
 from rag.indexing.build import write_index
 from rag.indexing.progress import ProgressCallback
-from rag.ingest.corpus import Document, corpus_fingerprint, load_corpus
+from rag.ingest.corpus import corpus_fingerprint, load_corpus
+from rag.ingest.formats import Document
 from rag.retrieval.search import search
 from rag.version import __version__
 

@@ -9,7 +9,7 @@ from typing import Any
 from rag.errors import RagError
 from rag.evaluation.gold import Answer, GoldQuestion, quote_spans
 from rag.ingest.cleaning import normalize_text
-from rag.ingest.corpus import Document
+from rag.ingest.formats import Document
 from rag.ingest.language import detect_language
 
 

@@ -7,84 +7,27 @@ segments, computed when the index is loaded, so a passage's score is the one a b
 nothing would give it (bm25s's Lucene variant: k1 1.5, b 0.75), and removed passages count for
 nothing.
 
-A passage is stemmed in its document's language. A question's language is not known for sure,
-so each question word is stemmed both in French and in English: a stem that the index does not
-hold simply adds nothing to the score. Stems are folded to ASCII (questions are often typed
-without accents: "ou", "Etat"), and a question's interrogative words ("quand", "how many") are
-dropped, since they say what kind of answer is wanted, not where it is.
+Words are cut, stopped and stemmed by `rag.index.analysis`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import numpy as np
-import Stemmer
-from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
 from scipy import sparse
 
+from rag.index.analysis import analyze_passages, analyze_query
 from rag.index.ids import positions
 
 TERMS = "terms.json"
 K1, B = 1.5, 0.75
 _BLOCK = 1 << 20  # postings gathered in Python lists before they are packed into an array
-_WORD = re.compile(r"\w+", re.UNICODE)
-_STEMMER_NAMES = {"fr": "french", "en": "english"}
-_STOPWORDS = {"fr": frozenset(STOPWORDS_FRENCH), "en": frozenset(STOPWORDS_EN)}
-# Interrogatives and question auxiliaries, dropped from questions only (Lucene's stop lists
-# above keep them).
-_QUESTION_WORDS = frozenset(
-    {
-        *("quand", "combien", "comment", "pourquoi", "où", "quel", "quelle", "quels", "quelles"),
-        *("lequel", "laquelle", "lesquels", "lesquelles"),
-        *("what", "when", "where", "which", "who", "whom", "whose", "why", "how", "many", "much"),
-        *("did", "do", "does"),
-    }
-)
-_QUERY_STOPWORDS = _STOPWORDS["fr"] | _STOPWORDS["en"] | _QUESTION_WORDS
-
-
-@cache
-def _stemmer(language: str) -> Stemmer.Stemmer:
-    return Stemmer.Stemmer(_STEMMER_NAMES.get(language, "french"))
-
-
-def fold(word: str) -> str:
-    """`word` without its accents: "été" -> "ete"."""
-    decomposed = unicodedata.normalize("NFD", word)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def stopwords(language: str) -> frozenset[str]:
-    return _STOPWORDS.get(language, _STOPWORDS["fr"])
-
-
-def content_words(text: str, language: str | None = None) -> list[str]:
-    """The lower-cased words of `text` without stop words: those of `language`, or for a
-    question (`language` None) those of both languages and the interrogatives."""
-    stop = _QUERY_STOPWORDS if language is None else stopwords(language)
-    return [w for w in _WORD.findall(text.lower()) if w not in stop]
-
-
-def stem(words: Iterable[str], language: str) -> list[str]:
-    return [fold(s) for s in _stemmer(language).stemWords(list(words))]
-
-
-def analyze_passage(text: str, language: str) -> list[str]:
-    return stem(content_words(text, language), language)
-
-
-def analyze_query(text: str) -> list[str]:
-    words = content_words(text)
-    return sorted({*stem(words, "fr"), *stem(words, "en")})
 
 
 class TermCounts:
@@ -407,7 +350,3 @@ def _best_rows(scores: np.ndarray, postings: list[np.ndarray], k: int) -> np.nda
         rows = rows[np.argpartition(-scores[rows], entries - 1)[:entries]]
     rows = np.unique(rows)
     return rows[scores[rows] > 0]
-
-
-def analyze_passages(texts: Sequence[str], languages: Sequence[str]) -> list[list[str]]:
-    return [analyze_passage(t, lang) for t, lang in zip(texts, languages, strict=True)]

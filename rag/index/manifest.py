@@ -17,7 +17,8 @@ from pydantic import BaseModel, ValidationError
 from rag.config import DEFAULT_EMBEDDER, Settings
 from rag.errors import IndexCorruptError, RagError
 from rag.index.store import ChunkStore, State, committed_generation
-from rag.ingest.corpus import Document, corpus_fingerprint
+from rag.ingest.corpus import corpus_fingerprint
+from rag.ingest.formats import Document
 
 FORMAT_VERSION = 5  # 4: segments, and a store that changes; 5: BM25 postings memory-mapped
 MANIFEST = "manifest.json"

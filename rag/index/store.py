@@ -29,7 +29,8 @@ import numpy as np
 from rag.answers import DocumentSummary
 from rag.errors import DiskFullError
 from rag.ingest.chunking import Passage
-from rag.ingest.corpus import Document, fingerprint_of
+from rag.ingest.corpus import fingerprint_of
+from rag.ingest.formats import Document
 
 SCHEMA = """
 CREATE TABLE documents (

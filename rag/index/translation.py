@@ -3,60 +3,22 @@
 BM25 cannot match an English question to French text. The embedder puts French and English in
 one vector space, so each question word that the corpus does not use is replaced by its nearest
 words of the corpus's vocabulary ("seminar" -> "séminaire", "training" -> "formation"), kept
-only when they are close enough. The index holds the vocabulary of each of its languages with
-the words' vectors, in its store: every word's count is kept there, so that the vocabulary
-after any sequence of changes is the one a build from nothing would pick, and a word is
-embedded when it first enters the vocabulary.
+only when they are close enough. The index holds the vocabulary of each of its languages
+(`rag.index.vocabulary`) with the words' vectors, in its store; a word is embedded when it
+first enters the vocabulary.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from rag.embedders import Embedder
-from rag.index.lexical import content_words, stem
+from rag.index.analysis import content_words, stem
 
-MIN_WORD_LENGTH = 3
 CACHED_WORDS = 20_000  # question words whose vectors a loaded index keeps (about 40 MB)
-
-
-def vocabulary_words(text: str, language: str) -> list[str]:
-    """The words of `text` that the vocabulary counts: no stop words, numbers or words shorter
-    than three letters."""
-    return [w for w in content_words(text, language) if w.isalpha() and len(w) >= MIN_WORD_LENGTH]
-
-
-def vocabulary(
-    texts: Sequence[str], languages: Sequence[str], max_words: int
-) -> dict[str, list[str]]:
-    """The words of `texts` by language, most frequent first (ties by word), at most
-    `max_words` each."""
-    return most_frequent(word_counts(zip(texts, languages, strict=True)), max_words)
-
-
-def word_counts(texts: Iterable[tuple[str, str]]) -> Counter[tuple[str, str]]:
-    """(language, word) -> how many times the vocabulary counts it in these (text, language)."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for text, language in texts:
-        counts.update((language, w) for w in vocabulary_words(text, language))
-    return counts
-
-
-def most_frequent(counts: Counter[tuple[str, str]], max_words: int) -> dict[str, list[str]]:
-    """The `max_words` most frequent words of each language of `counts` ((language, word) ->
-    count), most frequent first (ties by word)."""
-    by_language: dict[str, list[tuple[int, str]]] = {}
-    for (language, word), n in counts.items():
-        by_language.setdefault(language, []).append((-n, word))
-    return {
-        language: [w for _, w in sorted(pairs)[:max_words]]
-        for language, pairs in sorted(by_language.items())
-    }
 
 
 @dataclass

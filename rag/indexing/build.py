@@ -55,11 +55,8 @@ from rag.indexing.prepare import (
     read_checked,
 )
 from rag.indexing.progress import ProgressCallback
-from rag.ingest.corpus import (
-    Document,
-    Skipped,
-    document_fingerprint,
-)
+from rag.ingest.corpus import document_fingerprint
+from rag.ingest.formats import Document, Skipped
 
 log = logging.getLogger(__name__)
 

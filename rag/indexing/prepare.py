@@ -22,7 +22,8 @@ import numpy as np
 from rag.config import Settings, TunedSettings
 from rag.embedders import Embedder
 from rag.errors import CorpusError, RagError
-from rag.index.lexical import TermCounts, analyze_passage
+from rag.index.analysis import analyze_passage
+from rag.index.lexical import TermCounts
 from rag.index.loading import Index, load_index
 from rag.index.manifest import (
     FORMAT_VERSION,
@@ -35,15 +36,12 @@ from rag.index.store import (
     ChunkStore,
     NewPassage,
 )
-from rag.index.translation import most_frequent, word_counts
+from rag.index.vocabulary import most_frequent, word_counts
 from rag.indexing.distributed import ray_embedder
 from rag.indexing.progress import ProgressCallback, Stages
 from rag.ingest.chunking import chunk_documents, sentence_spans
-from rag.ingest.corpus import (
-    CorpusReading,
-    Document,
-    read_corpus,
-)
+from rag.ingest.corpus import CorpusReading, read_corpus
+from rag.ingest.formats import Document
 from rag.version import __version__
 
 

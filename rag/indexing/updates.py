@@ -64,8 +64,8 @@ from rag.index.store import (
     disk_full,
     is_disk_full,
 )
-from rag.index.translation import word_counts
 from rag.index.vectors import FaissVectorIndex, choose_kind
+from rag.index.vocabulary import word_counts
 from rag.indexing.build import BuildReport, build_index
 from rag.indexing.prepare import (
     Prepared,
@@ -78,7 +78,8 @@ from rag.indexing.prepare import (
     vectors_of,
 )
 from rag.indexing.progress import ProgressCallback
-from rag.ingest.corpus import Document, Skipped, document_fingerprint
+from rag.ingest.corpus import document_fingerprint
+from rag.ingest.formats import Document, Skipped
 
 log = logging.getLogger(__name__)
 MERGE_MIN = 2_000

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from rag.ingest.corpus import Document
+from rag.ingest.formats import Document
 
 # Sentence and paragraph ends first, then clauses, then words. Sentences of neighbouring
 # paragraphs may share a passage, so a heading is never a passage of its own.

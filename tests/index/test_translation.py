@@ -1,20 +1,7 @@
-import numpy as np
-
 from rag.config import Settings
 from rag.index.loading import Index
-from rag.index.translation import Lexicon, vocabulary
+from rag.index.translation import Lexicon
 from rag.retrieval.search import search
-
-
-def test_vocabulary_is_by_language_and_frequency_without_stop_words_or_numbers() -> None:
-    texts = [
-        "Les villes et les maires",
-        "La ville de Tunis, ville de 2021",
-        "The cities of the world",
-    ]
-    words = vocabulary(texts, ["fr", "fr", "en"], max_words=100)
-    assert words == {"en": ["cities", "world"], "fr": ["ville", "maires", "tunis", "villes"]}
-    assert vocabulary(texts, ["fr", "fr", "en"], max_words=1) == {"en": ["cities"], "fr": ["ville"]}
 
 
 def test_english_words_are_translated_into_the_corpus_french(default_index: Index) -> None:
@@ -43,19 +30,6 @@ def test_a_higher_similarity_floor_keeps_fewer_translations(default_index: Index
     strict = default_index.lexicon.translate(question, "en", embedder, 0.6, 3)
     assert set(strict) < set(loose)
     assert "format" in strict  # training -> formation(s)
-
-
-def test_the_stored_vocabulary_is_the_one_the_texts_give(default_index: Index) -> None:
-    """The store keeps every word's count; its vocabulary is `vocabulary()` of the passages."""
-    store = default_index.store
-    passages = store.passages(store.passage_ids())
-    ordered = [passages[i] for i in sorted(passages)]
-    size = default_index.settings.vocabulary_size
-    expected = vocabulary([p.text for p in ordered], [p.language for p in ordered], size)
-    assert default_index.lexicon.words == expected
-    some = expected["fr"][:5]
-    fresh = default_index.embedder.encode_passages(some)
-    assert np.allclose(default_index.lexicon.vectors["fr"][:5], fresh, atol=1e-2)  # float16
 
 
 def test_translation_lifts_an_english_question_over_french_text(default_index: Index) -> None:

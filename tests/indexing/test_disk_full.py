@@ -21,7 +21,7 @@ from rag.embedders import Embedder
 from rag.errors import DiskFullError
 from rag.index.loading import load_index
 from rag.indexing.updates import update_index
-from rag.ingest.corpus import parse_document
+from rag.ingest.formats import parse_document
 from rag.service.app import create_app
 
 pytestmark = [

@@ -25,7 +25,8 @@ from rag.index.live import LiveIndex
 from rag.index.loading import Index, load_index
 from rag.indexing.build import write_index
 from rag.indexing.updates import update_index
-from rag.ingest.corpus import Document, load_corpus, parse_document
+from rag.ingest.corpus import load_corpus
+from rag.ingest.formats import Document, parse_document
 from rag.retrieval.context import build_context
 from rag.retrieval.search import SearchFilters, search
 
@@ -203,7 +204,7 @@ def test_a_change_killed_before_it_commits_leaves_the_previous_generation(
         from pathlib import Path
         import rag.indexing.updates
         from rag.config import Settings
-        from rag.ingest.corpus import parse_document
+        from rag.ingest.formats import parse_document
         def killed(*args, **kwargs):
             os.kill(os.getpid(), signal.SIGKILL)
         rag.indexing.updates.StoreWriter.commit = killed  # die with the segment written

@@ -4,7 +4,8 @@ import pytest
 from conftest import CORPUS
 
 from rag.ingest.chunking import chunk_document, chunk_documents, make_splitter
-from rag.ingest.corpus import Document, load_corpus
+from rag.ingest.corpus import load_corpus
+from rag.ingest.formats import Document
 
 
 @pytest.mark.parametrize(("size", "overlap"), [(600, 100), (200, 80), (1000, 0), (80, 40)])

@@ -5,13 +5,8 @@ import pytest
 from conftest import CORPUS, HANGZHOU
 
 from rag.errors import CorpusError
-from rag.ingest.corpus import (
-    corpus_fingerprint,
-    fallback_title,
-    load_corpus,
-    parse_document,
-    read_corpus,
-)
+from rag.ingest.corpus import corpus_fingerprint, load_corpus, read_corpus
+from rag.ingest.formats import fallback_title
 
 
 def test_default_corpus_loads_five_french_documents() -> None:
@@ -29,44 +24,6 @@ def test_title_falls_back_to_the_first_sentence() -> None:
     assert doc.title.startswith("Le Secteur des Sciences et de la Technologie")
     assert doc.title.endswith("…") and len(doc.title) <= 91
     assert fallback_title("Court. Suite.") == "Court"
-
-
-def test_md_html_and_jsonl_documents(tmp_path: Path) -> None:
-    (tmp_path / "note.md").write_text("# Smart cities in Europe\n\nCities go digital fast.\n")
-    (tmp_path / "page.html").write_text(
-        "<html><head><title>Site</title><meta property='article:published_time' "
-        "content='2020-03-04T10:00:00Z'></head><body><nav>Menu Accueil</nav><article>"
-        "<h1>La ville numérique</h1><p>Les villes deviennent numériques.</p></article>"
-        "<script>var x = 1;</script><footer>Mentions légales</footer></body></html>"
-    )
-    (tmp_path / "more.jsonl").write_text(
-        json.dumps({"id": "j1", "text": "The mayor spoke.", "title": "Speech", "date": "2019-01"})
-        + "\n\n"
-        + json.dumps({"id": "j2", "text": "Le maire a parlé aux habitants de la ville."})
-        + "\n"
-    )
-    docs = {d.id: d for d in load_corpus(tmp_path)}
-    assert set(docs) == {"note", "page", "j1", "j2"}
-    assert docs["note"].title == "Smart cities in Europe"
-    assert docs["note"].language == "en"
-    assert docs["note"].text == "Smart cities in Europe\n\nCities go digital fast."
-    assert docs["page"].title == "La ville numérique"
-    assert docs["page"].date == "2020-03-04"
-    assert "Menu" not in docs["page"].text and "var x" not in docs["page"].text
-    assert "Les villes deviennent numériques." in docs["page"].text
-    assert (docs["j1"].title, docs["j1"].date, docs["j1"].language) == ("Speech", "2019-01", "en")
-    assert docs["j2"].language == "fr"
-
-
-@pytest.mark.parametrize(
-    ("datetime", "date"),
-    [("2021-09-15T08:00:00+02:00", "2021-09-15"), ("<svg onload=alert(7)>", None),
-     ("2021-13-45", None), ("le 3 mars 2020", "2020-03-03")],
-)  # fmt: skip
-def test_a_date_in_html_markup_is_kept_only_when_it_is_one(datetime: str, date: str | None) -> None:
-    page = f"<html><body><time datetime='{datetime}'>hier</time><p>Un article sans date.</p>"
-    doc, _ = parse_document("page", page, ".html")
-    assert doc.date == date
 
 
 def test_metadata_file_overrides_guesses(corpus_copy: Path) -> None:

@@ -17,7 +17,7 @@ from rag.answers import DocumentSummary
 from rag.errors import DocumentNotFoundError, InvalidQueryError, UnsupportedMediaTypeError
 from rag.index.live import LiveIndex
 from rag.indexing.updates import document_exists, update_index
-from rag.ingest.corpus import Document, parse_document
+from rag.ingest.formats import Document, parse_document
 from rag.service.dependencies import IndexDep, LiveDep, require_writes
 from rag.service.schemas import (
     UPLOAD_FIELDS,
