@@ -17,7 +17,7 @@ from rag.index.store import StoredPassage
 
 
 def is_calibrated(index: Index) -> bool:
-    return tuning_of(index.manifest.embedder.name).no_answer is not None
+    return tuning_of(index.embedder.name).no_answer is not None
 
 
 def features(
@@ -32,7 +32,7 @@ def answerability(
     index: Index, vector: np.ndarray | None, top: StoredPassage | None, language: str
 ) -> tuple[bool, float | None]:
     """(answerable, confidence) of a question whose best passage is `top`."""
-    model = tuning_of(index.manifest.embedder.name).no_answer
+    model = tuning_of(index.embedder.name).no_answer
     if model is None or vector is None:
         return top is not None, None
     if top is None:
