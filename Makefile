@@ -53,6 +53,7 @@ handbook:
 
 # Serves the HTTP API; builds index/ from corpus/ first when it is missing.
 run: install
+	@echo 'the rag command is $(VENV)/bin/rag (or: source $(VENV)/bin/activate, then rag --help)'
 	$(RAG) serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 test: install-dev browser handbook

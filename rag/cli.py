@@ -232,6 +232,33 @@ def remove_command(
     _print_update(report, settings.index_dir)
 
 
+@app.command("documents")
+def documents_command(
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """List the documents of the index: id, title, date, language and passages."""
+    from rich.table import Table
+
+    from rag.index.loading import list_documents
+
+    settings = make_settings(index_dir=index)
+    with user_errors():
+        documents = list_documents(settings.index_dir)
+    if as_json:
+        payload = [d.model_dump() for d in documents]
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(box=None, highlight=False)
+    table.add_column("id", no_wrap=True)
+    for column in ("title", "date", "language", "passages"):
+        table.add_column(column, no_wrap=column != "title")
+    for d in documents:
+        table.add_row(d.id, d.title, d.date or "", d.language, str(d.passages))
+    out.print(table)
+    out.print(f"{len(documents)} documents, {sum(d.passages for d in documents)} passages")
+
+
 @app.command("search")
 def search_command(
     question: Annotated[str, typer.Argument(help="the question, in French or English")],

@@ -104,6 +104,25 @@ def test_bad_search_input_exits_2_with_one_message(
     assert proc.stdout == ""
 
 
+def test_documents_lists_what_the_index_holds(built_index_dir: Path, tmp_path: Path) -> None:
+    proc = rag("documents", "--index", str(built_index_dir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    listed = json.loads(proc.stdout)
+    assert [d["id"] for d in listed] == sorted(p.stem for p in CORPUS.glob("*.txt"))
+    manifest = json.loads((built_index_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert sum(d["passages"] for d in listed) == manifest["passages"]
+    hangzhou = next(d for d in listed if d["id"] == HANGZHOU)
+    assert hangzhou["date"] == "2017-12-09" and hangzhou["title"].startswith("Hangzhou")
+    readable = rag("documents", "--index", str(built_index_dir))
+    assert readable.returncode == 0 and HANGZHOU in readable.stdout
+    assert f"5 documents, {manifest['passages']} passages" in readable.stdout
+    # The error that sends a user here: an unknown id in a filter.
+    unknown = rag("search", "maire", "--doc-id", "nope", "--index", str(built_index_dir))
+    assert unknown.returncode == 2 and "`rag documents`" in unknown.stderr
+    missing = rag("documents", "--index", str(tmp_path / "none"))
+    assert missing.returncode == 2 and f"no index at {tmp_path / 'none'}" in missing.stderr
+
+
 def test_bad_index_and_corpus_folders(tmp_path: Path) -> None:
     cases = [
         (["search", "maire", "--index", str(tmp_path / "none")], "no index at"),

@@ -28,6 +28,8 @@ def test_make_run_installs_the_service_alone() -> None:
     assert "pip install -q -e ." in commands
     assert "torch" not in commands and "[st" not in commands and "test]" not in commands
     assert "torch==2.13.0" in make_dry_run("test")
+    # It says where the `rag` command is, which is not on the PATH (issue #27).
+    assert "the rag command is /nonexistent/venv/bin/rag" in commands
 
 
 def test_make_run_leaves_the_port_to_rag_port_unless_given() -> None:

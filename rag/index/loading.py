@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.answers import DocumentSummary
 from rag.config import Settings, TunedSettings
 from rag.embedders import Embedder, make_embedder
 from rag.errors import EmbedderMismatchError, IndexCorruptError, IndexNotFoundError
@@ -79,6 +80,27 @@ def _embedder_for(
     return embedder
 
 
+def _open_folder(index_dir: Path) -> Manifest:
+    """The manifest of the index at `index_dir`, once a change cut short there is recovered;
+    raises if there is none."""
+    recover(index_dir)
+    if not index_dir.is_dir():
+        raise IndexNotFoundError(
+            f"no index at {index_dir.absolute()}; build one with: rag index --index {index_dir}"
+        )
+    return read_manifest(index_dir)
+
+
+def list_documents(index_dir: Path) -> list[DocumentSummary]:
+    """The documents of the index at `index_dir` with their passage counts, read from its
+    store alone (no model is loaded). Raises as `load_index` does when it is missing."""
+    _open_folder(index_dir)
+    try:
+        return ChunkStore(index_dir / STORE).documents()
+    except (OSError, sqlite3.Error) as exc:
+        raise _corrupt(index_dir, f"{type(exc).__name__}: {exc}") from exc
+
+
 def load_index(
     index_dir: Path,
     settings: Settings,
@@ -88,12 +110,7 @@ def load_index(
     """Open the current generation of the index at `index_dir`. Raises if it is missing,
     corrupt, or of another embedder. Segments that `previous` (an earlier load of the same
     folder) has already loaded are shared, not read again."""
-    recover(index_dir)
-    if not index_dir.is_dir():
-        raise IndexNotFoundError(
-            f"no index at {index_dir}; build one with: rag index --index {index_dir}"
-        )
-    manifest = read_manifest(index_dir)
+    manifest = _open_folder(index_dir)
     embedder = _embedder_for(index_dir, manifest, settings, embedder)
     tuned = settings.tuned_for(manifest.embedder.name)
     known = previous.segments if previous is not None and previous.path == index_dir else {}

@@ -101,7 +101,8 @@ def allowed_passages(index: Index, filters: SearchFilters | None) -> list[int] |
         unknown = sorted(set(filters.doc_ids) - index.store.document_ids())
         if unknown:
             raise InvalidQueryError(
-                f"unknown document ids in the filter: {unknown}; list the documents to see ids"
+                f"unknown document ids in the filter: {unknown}; `rag documents` or GET /documents "
+                "lists the ids"
             )
     try:
         date_from = parse_date(filters.date_from) if filters.date_from else None
