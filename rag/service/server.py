@@ -24,6 +24,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
@@ -65,7 +66,9 @@ def _exit_with_master(master: int) -> None:
         os._exit(1)
 
 
-def _run_worker(settings: Settings, sock: socket.socket, ready: EventType | None = None) -> None:
+def _run_worker(
+    settings: Settings, sock: socket.socket, on_started: Callable[[], None] | None = None
+) -> None:
     # uvicorn handles SIGTERM and SIGINT while it serves: it stops accepting, gives requests in
     # flight 5 s to finish, then raises the signal again for the handler it found. By then
     # there is nothing left to stop, so that handler is a no-op, not a KeyboardInterrupt.
@@ -81,16 +84,18 @@ def _run_worker(settings: Settings, sock: socket.socket, ready: EventType | None
         http=BoundedHttpProtocol.configure(settings.max_header_bytes, settings.header_timeout),
     )
     server = uvicorn.Server(config)
-    if ready is not None:
-        threading.Thread(target=_tell_when_started, args=(server, ready), daemon=True).start()
+    if on_started is not None:
+        threading.Thread(target=_tell_when_started, args=(server, on_started), daemon=True).start()
     server.run(sockets=[sock])  # exits 3 when the app cannot start
 
 
-def _tell_when_started(server: uvicorn.Server, ready: EventType) -> None:
+def _tell_when_started(server: uvicorn.Server, on_started: Callable[[], None]) -> None:
+    """Call `on_started` once the server answers: its app has loaded the index (the lifespan
+    runs before uvicorn accepts a connection)."""
     while not server.started and not server.should_exit:
         time.sleep(0.05)
     if server.started:
-        ready.set()
+        on_started()
 
 
 @dataclass
@@ -190,7 +195,7 @@ class _Supervisor:
 
 def _worker_main(settings: Settings, sock: socket.socket, ready: EventType, master: int) -> None:
     _exit_with_master(master)
-    _run_worker(settings, sock, ready)
+    _run_worker(settings, sock, ready.set)
 
 
 def _exit_reason(code: int | None) -> str:
@@ -221,8 +226,9 @@ def _serve(settings: Settings, workers: int) -> None:
         settings, ProgressLog(lambda line: log.info("building the index: %s", line))
     )
     if workers == 1:
-        log.info("rag running on http://%s:%d (1 worker)", host, port)
-        _run_worker(settings, sock)
+        # Said once it answers, as with several workers, not while the index is still loading.
+        url = f"http://{host}:{port}"
+        _run_worker(settings, sock, lambda: log.info("rag running on %s (1 worker)", url))
         log.info("rag stopped")
         return
     supervisor = _Supervisor(settings, sock, workers, f"http://{host}:{port}")

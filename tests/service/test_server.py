@@ -56,6 +56,38 @@ def test_sigterm_finishes_requests_then_exits_0_with_one_line(
     assert len(re.findall(r"rag stopped", log)) == 1, log
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_url_is_given_once_a_worker_has_loaded_the_index(
+    built_index_dir: Path, workers: str
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", workers,
+         "--index", str(built_index_dir), "--corpus", str(CORPUS)],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    lines: list[str] = []
+    drain = threading.Thread(target=proc.stderr.read, daemon=True)
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if "rag running on" in line:
+                break
+        log = "".join(lines)
+        found = re.search(r"rag running on (http://127\.0\.0\.1:\d+)", log)
+        assert found, log
+        assert "index loaded from" in log.split("rag running on")[0], log
+        drain.start()  # the rest of the log, so that the server never blocks on a full pipe
+        ready = httpx.get(found.group(1) + "/ready", timeout=30)
+        assert ready.status_code == 200 and ready.json()["passages"] > 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        if drain.is_alive():
+            drain.join(timeout=10)
+        proc.stderr.close()
+
+
 class _Served:
     """`rag serve --workers 2` in a process of its own, with its log read line by line."""
 
