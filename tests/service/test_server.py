@@ -27,31 +27,13 @@ pytestmark = pytest.mark.slow
 def test_sigterm_finishes_requests_then_exits_0_with_one_line(
     built_index_dir: Path, workers: str
 ) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", workers,
-         "--index", str(built_index_dir), "--corpus", str(CORPUS)],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    lines: list[str] = []
-    url = None
-    for line in proc.stderr:
-        lines.append(line)
-        found = re.search(r"rag running on (http://127\.0\.0\.1:\d+)", line)
-        if found:
-            url = found.group(1)
-            break
-    assert url, "".join(lines)
-    rest: list[str] = []
-    reader = threading.Thread(target=lambda: rest.extend(proc.stderr or []), daemon=True)
-    reader.start()
-    with httpx.Client(base_url=url, timeout=30) as client:
+    served = _Served(built_index_dir, workers)
+    with httpx.Client(base_url=served.url, timeout=30) as client:
         assert client.get("/search", params={"q": "maire"}).status_code == 200
-    os.kill(proc.pid, signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0
-    reader.join(timeout=10)
-    proc.stderr.close()
-    log = "".join(rest)
+    os.kill(served.proc.pid, signal.SIGTERM)
+    assert served.proc.wait(timeout=60) == 0
+    served.close()
+    log = "".join(served.log)
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
     assert len(re.findall(r"rag stopped", log)) == 1, log
 
@@ -60,40 +42,22 @@ def test_sigterm_finishes_requests_then_exits_0_with_one_line(
 def test_the_url_is_given_once_a_worker_has_loaded_the_index(
     built_index_dir: Path, workers: str
 ) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", workers,
-         "--index", str(built_index_dir), "--corpus", str(CORPUS)],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    lines: list[str] = []
-    drain = threading.Thread(target=proc.stderr.read, daemon=True)
+    served = _Served(built_index_dir, workers)
     try:
-        for line in proc.stderr:
-            lines.append(line)
-            if "rag running on" in line:
-                break
-        log = "".join(lines)
-        found = re.search(r"rag running on (http://127\.0\.0\.1:\d+)", log)
-        assert found, log
-        assert "index loaded from" in log.split("rag running on")[0], log
-        drain.start()  # the rest of the log, so that the server never blocks on a full pipe
-        ready = httpx.get(found.group(1) + "/ready", timeout=30)
+        ready = httpx.get(served.url + "/ready", timeout=30)
         assert ready.status_code == 200 and ready.json()["passages"] > 0
+        log = "".join(served.log)
+        assert "index loaded from" in log.split("rag running on")[0], log
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        if drain.is_alive():
-            drain.join(timeout=10)
-        proc.stderr.close()
+        served.close()
 
 
 class _Served:
-    """`rag serve --workers 2` in a process of its own, with its log read line by line."""
+    """`rag serve` in a process of its own, with its log read line by line."""
 
-    def __init__(self, index_dir: Path) -> None:
+    def __init__(self, index_dir: Path, workers: str = "2") -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", "2",
+            [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", workers,
              "--index", str(index_dir), "--corpus", str(CORPUS)],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         )  # fmt: skip
