@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import sys
@@ -296,6 +297,8 @@ def search_command(
             f"{response.confidence:.2f}); the closest passages:[/]",
             highlight=False,
         )
+    elif response.confidence is not None:
+        out.print(f"answered (confidence {response.confidence:.2f})", highlight=False)
     for r in response.results:
         out.rule(f"[bold]{r.rank}. {r.title}[/]", align="left")
         out.print(
@@ -417,7 +420,13 @@ def serve_command(
         try:
             serve(settings, workers or os.cpu_count() or 1)
         except OSError as exc:
-            fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+            advice = ""
+            if exc.errno == errno.EADDRINUSE:
+                advice = (
+                    "; another process listens there: stop it, or serve on another port with "
+                    "--port N (or RAG_PORT=N)"
+                )
+            fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}{advice}")
 
 
 @app.command("mcp")

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,18 @@ def test_readable_output_shows_score_title_date_and_passage(built_index_dir: Pat
     assert proc.returncode == 0, proc.stderr
     assert "score" in proc.stdout and "2017-12-09" in proc.stdout
     assert "Hangzhou accueille" in proc.stdout and "Liyi" in proc.stdout
+    assert "answered (confidence 0." in proc.stdout  # use-m3 is calibrated: say how sure
+
+
+def test_serve_on_a_port_in_use_says_how_to_choose_another(built_index_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        proc = rag("serve", "--port", port, "--index", str(built_index_dir), "--corpus",
+                   str(CORPUS))  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "--port N" in proc.stderr
 
 
 def _names(folder: Path) -> list[str]:

@@ -24,6 +24,12 @@ def _normalized_offset(context: str, offset: int) -> int:
 
 def load_squad(path: Path) -> tuple[list[Document], list[GoldQuestion]]:
     """Documents (paragraphs titled with their article's title) and questions of `path`."""
+    if not path.is_file():
+        raise SquadError(
+            f"file not found: {path.resolve()}. A SQuAD v1.1 JSON file is expected there (the "
+            "PIAF dev set lives outside this repository, at ../shared/data/piaf-dev.json beside "
+            "its folder in our workspace; elsewhere, download it and pass its path)"
+        )
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
         articles = data["data"]

@@ -15,6 +15,8 @@ from rag.service.problems import UNAVAILABLE
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 _bearer = HTTPBearer(auto_error=False)
 
+KEY_REFUSED = "missing or wrong API key; send it as X-API-Key or Authorization: Bearer"
+
 
 def key_matches(given: str | None, expected: str) -> bool:
     return given is not None and secrets.compare_digest(given.encode(), expected.encode())
@@ -55,9 +57,7 @@ async def require_key(
     if expected is None:
         return
     if not key_matches(presented_key(request.headers), expected):
-        raise HTTPException(
-            401, "missing or wrong API key; send it as X-API-Key or Authorization: Bearer"
-        )
+        raise HTTPException(401, KEY_REFUSED)
 
 
 def require_writes(request: Request) -> None:

@@ -18,7 +18,7 @@ from rag.errors import RagError
 from rag.index.loading import Index
 from rag.retrieval.context import NO_PASSAGE
 from rag.retrieval.search import SearchFilters, search
-from rag.service.dependencies import key_matches, presented_key
+from rag.service.dependencies import KEY_REFUSED, key_matches, presented_key
 from rag.service.problems import UNAVAILABLE, problem
 
 DOCUMENT_URI = "rag://documents/{doc_id}"
@@ -113,11 +113,7 @@ class MCPMount:
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and not self._authorized(scope):
-            response = problem(
-                401,
-                "unauthorized",
-                "missing or wrong API key; send it as X-API-Key or Authorization: Bearer",
-            )
+            response = problem(401, "unauthorized", KEY_REFUSED)
             await response(scope, receive, send)
             return
         if self.app is None:

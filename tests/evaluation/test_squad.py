@@ -57,3 +57,8 @@ def test_bad_squad_files(tmp_path: Path, content: str, message: str) -> None:
     path.write_text(content)
     with pytest.raises(SquadError, match=message):
         load_squad(path)
+
+
+def test_a_missing_squad_file_says_file_not_found_and_where_piaf_is(tmp_path: Path) -> None:
+    with pytest.raises(SquadError, match=r"file not found: .*nowhere\.json.*piaf-dev\.json"):
+        load_squad(tmp_path / "nowhere.json")
