@@ -25,7 +25,10 @@ def print_report(report: EvalReport, console: Console, max_misses: int = 20) -> 
     for mode in modes:
         table.add_column(mode, justify="right")
     rows = [*METRICS, HIGHLIGHT, KEPT]
+    same = _same_as_their_language(report)
     for group in report.runs[modes[0]]:
+        if group in same:
+            continue
         for i, metric in enumerate(rows):
             values = [report.runs[m][group][metric] for m in modes]
             cells = [
@@ -36,6 +39,12 @@ def print_report(report: EvalReport, console: Console, max_misses: int = 20) -> 
             n = str(int(report.runs[modes[0]][group]["n"])) if is_first else ""
             table.add_row(group if is_first else "", n, metric, *cells, end_section=is_last)
     console.print(table)
+    for pair, language in same.items():
+        console.print(
+            f"({pair}: the same questions as {language}, every answer in a "
+            f"{pair.split('->')[1]} document)",
+            highlight=False,
+        )
     if report.refusals:
         refusals = Table(
             title=f"{c['unanswerable']}: unanswerable questions refused",
@@ -68,6 +77,18 @@ def print_report(report: EvalReport, console: Console, max_misses: int = 20) -> 
             )
         if len(missed) > max_misses:
             console.print(f"  … and {len(missed) - max_misses} more (--misses N shows more)")
+
+
+def _same_as_their_language(report: EvalReport) -> dict[str, str]:
+    """The question->document language rows ("en->fr") that repeat their question language's
+    row ("en") in every mode, as on a corpus of one language: pair -> language."""
+    first = report.runs[next(iter(report.runs))]
+    return {
+        group: group.split("->")[0]
+        for group in first
+        if "->" in group
+        and all(rows.get(group) == rows.get(group.split("->")[0]) for rows in report.runs.values())
+    }
 
 
 def write_chart(report: EvalReport, path: Path) -> None:

@@ -1,3 +1,4 @@
+import copy
 import json
 import subprocess
 import sys
@@ -5,9 +6,11 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS, ROOT
+from rich.console import Console
 
 from rag.evaluation.gold import is_relevant, load_gold
 from rag.evaluation.metrics import HIGHLIGHT, KEPT, METRICS, score_modes
+from rag.evaluation.report import print_report
 from rag.index.loading import Index
 from rag.ingest.corpus import load_corpus
 from rag.retrieval.search import search
@@ -42,6 +45,24 @@ def test_report_has_every_mode_group_and_metric(gold_report) -> None:
             assert all(0.0 <= row[m] <= 1.0 for m in [*METRICS, HIGHLIGHT])
             assert row[HIGHLIGHT] <= row["recall@1"]  # a highlight counts in a relevant top 1
             assert row["recall@1"] <= row["recall@5"] <= row["recall@10"]
+
+
+def test_the_table_shows_a_language_pair_only_when_it_differs(gold_report) -> None:
+    report = copy.deepcopy(gold_report[1])
+    report.config = {"gold": "gold.jsonl", "questions": 70, "embedder": "use-m3",
+                     "chunk_size": 600, "chunk_overlap": 100, "passages": 35}  # fmt: skip
+    console = Console(record=True, width=200)
+    print_report(report, console)
+    text = console.export_text()
+    rows = [line for line in text.splitlines() if line.startswith("│")]
+    assert any(line.startswith("│ en ") for line in rows)
+    assert not any("en->fr" in line for line in rows)  # a corpus of French documents only
+    assert "(en->fr: the same questions as en, every answer in a fr document)" in text
+    changed = copy.deepcopy(report)
+    changed.runs["hybrid"]["en->fr"]["mrr@10"] -= 0.1
+    console = Console(record=True, width=200)
+    print_report(changed, console)
+    assert any(line.startswith("│ en->fr ") for line in console.export_text().splitlines())
 
 
 def test_metrics_match_a_hand_count(gold_report, default_index: Index) -> None:
@@ -106,7 +127,7 @@ def test_rag_eval_command_writes_json_and_chart(built_index_dir: Path, tmp_path:
     [
         (["--modes", "dense,magic"], "unknown modes ['magic']"),
         (["--gold", "missing.jsonl"], "cannot read gold set"),
-        (["--squad", "missing.json"], "is not a SQuAD v1.1 JSON file"),
+        (["--squad", "missing.json"], "file not found: "),
     ],
 )
 def test_rag_eval_bad_input(built_index_dir: Path, args: list[str], message: str) -> None:
