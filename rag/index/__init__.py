@@ -1,3 +1,4 @@
-"""The index as it is read: store, segments, vectors, BM25, lexicon, manifest, folder,
-loading a generation and following the live one. Nothing here writes a new generation:
-that is `rag.indexing`."""
+"""The index as it is read, and its files: store (and the `StoreWriter` that commits a change),
+segments, vectors, BM25, text analysis, vocabulary, translation, manifest, folder, loading a
+generation and following the live one. What to write, and when (a build, a change), is
+`rag.indexing`."""

@@ -1,2 +1,3 @@
-"""Passages → an index folder: embedders, FAISS, BM25, the chunk store, the question vocabulary,
-and the build that writes them all atomically under a manifest."""
+"""The writers of an index: a whole new one (build), a change in place (updates), what both
+share (prepare: chunking, embedding, reused vectors, the manifest), embedding on a Ray cluster
+(distributed), and progress."""
