@@ -7,7 +7,7 @@ RAG := $(VENV)/bin/rag
 HOST ?=
 PORT ?=
 
-.PHONY: install install-dev browser handbook run test check clean
+.PHONY: install install-dev browser handbook run test test-fast check clean
 
 # The service alone: its runtime dependencies (no torch, no test tools).
 $(VENV)/.installed-run: pyproject.toml
@@ -58,6 +58,10 @@ run: install
 
 test: install-dev browser handbook
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+# The tests that start no server, browser or Ray cluster: about 2 minutes.
+test-fast: install-dev
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow"
 
 check: install-dev
 	$(VENV)/bin/ruff check rag tests

@@ -32,6 +32,15 @@ CORPUS = ROOT / "corpus"
 HANGZHOU = "002_4fe2696a3ac29a64"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One rule for the fast tier (`make test-fast`, `-m "not slow"`): a test that asks for the
+    session's real `rag serve` (the `server` fixture) is slow, like the modules and tests that
+    say so themselves (subprocesses, servers, the browser, Ray)."""
+    for item in items:
+        if "server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def use_embedder() -> Embedder:
     return make_embedder("use-m3", Settings(embed_threads=1))

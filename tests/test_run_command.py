@@ -32,6 +32,10 @@ def test_make_run_installs_the_service_alone() -> None:
     assert "the rag command is /nonexistent/venv/bin/rag" in commands
 
 
+def test_make_test_fast_leaves_out_the_slow_tests() -> None:
+    assert re.search(r'pytest -m "not slow"$', make_dry_run("test-fast"), re.M)
+
+
 def test_make_run_leaves_the_port_to_rag_port_unless_given() -> None:
     serve = [line for line in make_dry_run("run").splitlines() if " serve" in line]
     assert serve and "--port" not in serve[0] and "--host" not in serve[0]
