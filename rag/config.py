@@ -16,10 +16,10 @@ DEFAULT_EMBEDDER = E5_SMALL  # why: eval/README.md, "Choosing the default embedd
 SearchMode = Literal["dense", "bm25", "hybrid"]
 Language = Literal["fr", "en"]  # of questions and documents
 SEARCH_MODES: tuple[str, ...] = ("dense", "bm25", "hybrid")
-# Bounds of the size of a context block for chatbots (`max_chars`).
 # The bounds of a question, documented by the HTTP API; Settings may lower them.
 MAX_K = 100
 MAX_QUERY_CHARS = 1000
+# Bounds of the size of a context block for chatbots (`max_chars`).
 MIN_CONTEXT_CHARS = 200
 MAX_CONTEXT_CHARS = 100_000
 

@@ -173,8 +173,7 @@ def next_generation(index_dir: Path) -> int:
     its store or its manifest says (the manifest repeats the store's after a change, and may lag
     it after a crash; a store that cannot be read says nothing)."""
     in_manifest = _manifest_number(index_dir, "generation") or 0
-    committed = committed_generation(index_dir / STORE) if (index_dir / STORE).exists() else None
-    return max(in_manifest, committed or 0) + 1
+    return max(in_manifest, committed_generation(index_dir / STORE) or 0) + 1
 
 
 def index_matches(index_dir: Path, documents: list[Document], settings: Settings) -> bool:

@@ -122,7 +122,8 @@ class Convex(Fusion):
     def rank(self, question: Question) -> Hits:
         proposed = {pid for pid, _ in self.dense.candidates()}
         proposed |= {pid for pid, _ in self.lexical.candidates()}
-        union = [pid for pid, _ in question.found([(pid, 0.0) for pid in sorted(proposed)])]
+        question.read(proposed)
+        union = [pid for pid in sorted(proposed) if pid in question.passages]
 
         def weight(pid: int) -> float:
             same = question.passages[pid].language == question.language
