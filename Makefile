@@ -7,7 +7,7 @@ RAG := $(VENV)/bin/rag
 HOST ?=
 PORT ?=
 
-.PHONY: install install-dev browser handbook run test test-fast check clean
+.PHONY: install install-dev browser handbook documents run test test-fast check clean
 
 # The service alone: its runtime dependencies (no torch, no test tools).
 $(VENV)/.installed-run: pyproject.toml
@@ -29,9 +29,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
 
-# Debian packages the tests use, installed when missing: $(call debian,<path it installs>,<package>,<why>)
+# Debian packages the tests use, installed when one of the paths they install is missing:
+# $(call debian,<paths they install>,<packages>,<why>)
 define debian
-	@if [ ! -e $(1) ]; then \
+	@missing=; for path in $(1); do [ -e $$path ] || missing=1; done; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "rag: installing Debian's $(2) for $(3) (about 1 minute)"; \
 			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(2); \
@@ -51,12 +53,20 @@ browser:
 handbook:
 	$(call debian,/usr/share/doc/debian-handbook/html/fr-FR,debian-handbook,eval/bench_scale.py and its test)
 
+# The document tests make real PDF and Word files with LibreOffice, scan them with poppler and
+# img2pdf, and read scans with Tesseract.
+TESSDATA := /usr/share/tesseract-ocr/5/tessdata
+documents:
+	$(call debian,/usr/bin/soffice /usr/bin/pdftoppm /usr/bin/img2pdf $(TESSDATA)/fra.traineddata \
+		$(TESSDATA)/eng.traineddata,libreoffice-writer-nogui poppler-utils img2pdf tesseract-ocr-fra \
+		tesseract-ocr-eng,the document tests)
+
 # Serves the HTTP API; builds index/ from corpus/ first when it is missing.
 run: install
 	@echo 'the rag command is $(VENV)/bin/rag (or: source $(VENV)/bin/activate, then rag --help)'
 	$(RAG) serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
-test: install-dev browser handbook
+test: install-dev browser handbook documents
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 # The tests that start no server, browser or Ray cluster: about 2 minutes.

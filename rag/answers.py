@@ -32,6 +32,9 @@ class SearchResult(BaseModel):
     source: str
     start: int = Field(description="offset of the passage in the document's stored text")
     end: int = Field(description="end offset (exclusive): text == document.text[start:end]")
+    page: int | None = Field(
+        None, description="the 1-based page the passage starts on; null for formats without pages"
+    )
     text: str
     highlights: list[Highlight] = Field(
         default_factory=list,
@@ -75,6 +78,7 @@ class Citation(BaseModel):
     source: str
     start: int
     end: int
+    page: int | None = Field(None, description="the page the passage starts on, if paged")
 
 
 class ContextBlock(BaseModel):

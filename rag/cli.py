@@ -203,10 +203,11 @@ def add_command(
     from rag.indexing.prepare import origins_of
     from rag.indexing.updates import update_index
     from rag.ingest.corpus import read_paths
+    from rag.ingest.formats import FormatLimits
 
     settings = make_settings(index_dir=index)
     with user_errors(), build_progress() as progress:
-        reading = read_paths(paths)
+        reading = read_paths(paths, FormatLimits.of(settings))
         for skipped in reading.skipped:
             err.print(f"[yellow]skipped[/] {skipped}", highlight=False)
         report = update_index(

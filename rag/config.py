@@ -130,6 +130,22 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(
         10_000_000, ge=1_000, description="larger bodies of the write routes are refused with 413"
     )
+    max_pdf_pages: int = Field(
+        2_000, ge=1, description="a PDF of more pages is skipped (rag index) or refused"
+    )
+    max_unpacked_bytes: int = Field(
+        200_000_000,
+        ge=1_000_000,
+        description="a .docx that unpacks to more is refused (a zip bomb)",
+    )
+    ocr: bool = Field(
+        False,
+        description="read scanned PDF pages (no text layer) with Tesseract (extra 'ocr'); "
+        "off: a PDF without text is skipped, saying so",
+    )
+    ocr_languages: str = Field(
+        "fra+eng", pattern=r"^[a-z_]{3,10}(\+[a-z_]{3,10})*$", description="Tesseract's"
+    )
     max_header_bytes: int = Field(
         65_536, ge=4_096, description="a larger request line and headers are refused with 431"
     )

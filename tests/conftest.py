@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,41 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+
+
+@dataclass(frozen=True)
+class OfficeFiles:
+    """The corpus as PDF and as Word files, a three-page report (Word, and PDF), a scan of an
+    article, and an encrypted PDF, all made by real producers (tests/documents.py)."""
+
+    pdf_corpus: Path
+    docx_corpus: Path
+    report_docx: Path
+    report_pdf: Path
+    scanned_pdf: Path
+    encrypted_pdf: Path
+
+
+@pytest.fixture(scope="session")
+def office_files(tmp_path_factory: pytest.TempPathFactory) -> OfficeFiles:
+    from documents import REPORT, scan, soffice, write_report
+
+    root = tmp_path_factory.mktemp("office")
+    profile = root / "profile"
+    articles = sorted(CORPUS.glob("*.txt"))
+    soffice(articles, "pdf", root / "pdf", profile)
+    soffice(articles, "docx", root / "docx", profile)
+    report = write_report(root / f"{REPORT}.docx")
+    (report_pdf,) = soffice([report], "pdf", root / "report", profile)
+    encrypted = soffice(
+        [CORPUS / f"{HANGZHOU}.txt"],
+        'pdf:writer_pdf_Export:{"EncryptFile":{"type":"boolean","value":"true"},'
+        '"DocumentOpenPassword":{"type":"string","value":"secret"}}',
+        root / "encrypted",
+        profile,
+    )[0]
+    scanned = scan(root / "pdf" / f"{HANGZHOU}.pdf", root / "scanned" / f"{HANGZHOU}.pdf")
+    return OfficeFiles(root / "pdf", root / "docx", report, report_pdf, scanned, encrypted)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, HANGZHOU
+from conftest import CORPUS, HANGZHOU, OfficeFiles
 
 pytestmark = pytest.mark.slow
 RAG = [sys.executable, "-m", "rag.cli"]
@@ -236,3 +236,28 @@ def test_index_applies_the_corpus_differences_and_add_remove_change_the_index(
     assert gone.returncode == 0 and "1 removed" in gone.stderr
     other = rag("index", *at, "--chunk-size", "300", "--chunk-overlap", "50")
     assert "rebuilt: its chunks are 600/100, not 300/50" in other.stderr
+
+
+def test_pdf_and_word_files_go_in_and_a_bad_one_is_skipped_or_refused_with_its_reason(
+    tmp_path: Path, built_index_dir: Path, office_files: OfficeFiles
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copy(office_files.docx_corpus / f"{HANGZHOU}.docx", corpus / "hangzhou.docx")
+    shutil.copy(office_files.encrypted_pdf, corpus / "secret.pdf")
+    index = tmp_path / "index"
+    shutil.copytree(built_index_dir, index)
+    built = rag("index", "--corpus", str(corpus), "--index", str(index))
+    assert built.returncode == 0, built.stderr
+    assert "1 added, 5 unchanged" in built.stderr
+    assert re.search(r"secret\.pdf: an encrypted PDF", built.stderr.replace("\n", " "))
+
+    refused = rag("add", str(corpus / "secret.pdf"), "--index", str(index))
+    assert refused.returncode == 2 and "an encrypted PDF" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    added = rag("add", str(office_files.report_pdf), "--index", str(index))
+    assert added.returncode == 0 and "1 added" in added.stderr, added.stderr
+    found = rag("search", "Quand ouvre le marché couvert de Villeneuve ?", "--index", str(index),
+                "--json", "-k", "1")  # fmt: skip
+    top = json.loads(found.stdout)["results"][0]
+    assert (top["doc_id"], top["page"]) == ("rapport", 3)

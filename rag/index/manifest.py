@@ -20,7 +20,8 @@ from rag.index.store import ChunkStore, State, committed_generation
 from rag.ingest.corpus import corpus_fingerprint
 from rag.ingest.formats import Document
 
-FORMAT_VERSION = 5  # 4: segments, and a store that changes; 5: BM25 postings memory-mapped
+FORMAT_VERSION = 6  # 4: segments, and a store that changes; 5: BM25 postings memory-mapped;
+# 6: the page of each passage
 MANIFEST = "manifest.json"
 STORE = "chunks.sqlite"
 

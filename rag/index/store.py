@@ -36,11 +36,11 @@ SCHEMA = """
 CREATE TABLE documents (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, language TEXT NOT NULL,
     source TEXT NOT NULL, url TEXT, text TEXT NOT NULL,
-    fingerprint TEXT NOT NULL, origin TEXT
+    fingerprint TEXT NOT NULL, origin TEXT, pages TEXT
 );
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(id),
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL, embed_hash BLOB NOT NULL
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, embed_hash BLOB NOT NULL, page INTEGER
 );
 CREATE TABLE sentences (
     id INTEGER PRIMARY KEY, passage_id INTEGER NOT NULL REFERENCES passages(id),
@@ -62,7 +62,8 @@ CREATE INDEX words_rank ON words(language, count DESC, word);
 # Embeds (language, word) pairs, one vector each.
 WordEmbedder = Callable[[list[tuple[str, str]]], np.ndarray]
 _PASSAGE_COLUMNS = """p.id, p.doc_id, p.start, p."end",
-    substr(d.text, p.start + 1, p."end" - p.start), d.title, d.date, d.source, d.language"""
+    substr(d.text, p.start + 1, p."end" - p.start), d.title, d.date, d.source, d.language,
+    p.page"""
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class StoredPassage:
     date: str | None
     source: str
     language: str
+    page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -391,12 +393,18 @@ class ChunkStore:
         row = (
             self._connect()
             .execute(
-                "SELECT id, title, date, language, source, text, url FROM documents WHERE id = ?",
+                "SELECT id, title, date, language, source, text, url, pages FROM documents "
+                "WHERE id = ?",
                 (doc_id,),
             )
             .fetchone()
         )
-        return Document(*row) if row else None
+        if row is None:
+            return None
+        doc_id, title, date, language, source, text, url, pages = row
+        return Document(
+            doc_id, title, date, language, source, text, url, tuple(json.loads(pages or "[]"))
+        )
 
     def document_ids(self) -> set[str]:
         return {row[0] for row in self._connect().execute("SELECT id FROM documents")}
@@ -484,15 +492,17 @@ class StoreWriter:
                 con.execute(f"DELETE FROM passages WHERE doc_id IN ({marks})", list(removed))
                 con.execute(f"DELETE FROM documents WHERE id IN ({marks})", list(removed))
             con.executemany(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    (d.id, d.title, d.date, d.language, d.source, d.url, d.text, fp, origin)
+                    (d.id, d.title, d.date, d.language, d.source, d.url, d.text, fp, origin,
+                     json.dumps(d.pages) if d.pages else None)
                     for d, fp, origin in documents
                 ),
-            )
+            )  # fmt: skip
             con.executemany(
-                "INSERT INTO passages VALUES (?, ?, ?, ?, ?)",
-                ((p.id, p.passage.doc_id, p.passage.start, p.passage.end, p.embed_hash)
+                "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)",
+                ((p.id, p.passage.doc_id, p.passage.start, p.passage.end, p.embed_hash,
+                  p.passage.page)
                  for p in passages),
             )  # fmt: skip
             con.executemany(

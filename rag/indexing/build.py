@@ -179,7 +179,7 @@ def build_index(
     """Read the corpus and write the index of every readable document; the report lists what
     was skipped. With `strict`, any skipped file or line is an error and nothing is written.
     Settings give the folders unless passed."""
-    reading = read_checked(corpus_dir or settings.corpus_dir, strict)
+    reading = read_checked(corpus_dir or settings.corpus_dir, strict, settings)
     embedder = make_embedder(settings.embedder or DEFAULT_EMBEDDER, settings)
     index_dir = index_dir or settings.index_dir
     with embedding(embedder, settings) as embedder:

@@ -41,7 +41,7 @@ from rag.indexing.distributed import ray_embedder
 from rag.indexing.progress import ProgressCallback, Stages
 from rag.ingest.chunking import chunk_documents, sentence_spans
 from rag.ingest.corpus import CorpusReading, read_corpus
-from rag.ingest.formats import Document
+from rag.ingest.formats import Document, FormatLimits
 from rag.version import __version__
 
 
@@ -274,9 +274,9 @@ def manifest_for(
     )
 
 
-def read_checked(corpus_dir: Path, strict: bool) -> CorpusReading:
+def read_checked(corpus_dir: Path, strict: bool, settings: Settings) -> CorpusReading:
     """The corpus; with `strict`, an error if any file or line of it cannot be indexed."""
-    reading = read_corpus(corpus_dir)
+    reading = read_corpus(corpus_dir, FormatLimits.of(settings))
     if strict and reading.skipped:
         listed = "; ".join(map(str, reading.skipped))
         raise CorpusError(

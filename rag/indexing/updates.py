@@ -235,7 +235,7 @@ def index_corpus(
     index, when `rebuild`, or when the index cannot be changed into one of these settings
     (another embedder, chunking or format)."""
     index_dir = settings.index_dir.absolute()
-    reading = read_checked(settings.corpus_dir, strict)
+    reading = read_checked(settings.corpus_dir, strict, settings)
     reason = "--rebuild" if rebuild else _rebuild_reason(index_dir, settings)
     if reason is not None or not (index_dir / MANIFEST).exists():
         build = build_index(settings, progress=progress, strict=strict)

@@ -24,6 +24,7 @@ class Passage:
     start: int
     end: int
     text: str
+    page: int | None = None  # the 1-based page it starts on, for documents with pages
 
 
 def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:
@@ -53,7 +54,7 @@ def chunk_document(doc: Document, splitter: RecursiveCharacterTextSplitter) -> I
             if start < 0:  # cannot happen with strip_whitespace; guard the invariant anyway
                 raise AssertionError(f"passage not found in document {doc.id!r}")
         search_from = start + 1
-        yield Passage(doc_id=doc.id, start=start, end=start + len(text), text=text)
+        yield Passage(doc.id, start, start + len(text), text, doc.page_at(start))
 
 
 def chunk_documents(

@@ -1,4 +1,5 @@
-"""Loading a corpus folder into documents: one per `.txt`, `.md` or `.html` file, one per line
+"""Loading a corpus folder into documents: one per `.txt`, `.md`, `.html`, `.pdf` or `.docx`
+file, one per line
 of a `.jsonl` file (each file read by `rag.ingest.formats`). An optional `metadata.json` (id ->
 title, date, url) overrides what was guessed. The fingerprints say when a document changed.
 
@@ -21,8 +22,10 @@ from rag.errors import CorpusError
 from rag.ingest.cleaning import normalize_text
 from rag.ingest.dates import parse_date
 from rag.ingest.formats import (
+    DEFAULT_LIMITS,
     SUPPORTED_SUFFIXES,
     Document,
+    FormatLimits,
     Skipped,
     file_documents,
 )
@@ -97,7 +100,7 @@ class CorpusReading:
     decoded: dict[str, str] = field(default_factory=dict)  # source -> encoding read in
 
 
-def read_corpus(corpus_dir: Path) -> CorpusReading:
+def read_corpus(corpus_dir: Path, limits: FormatLimits = DEFAULT_LIMITS) -> CorpusReading:
     """Every readable document under `corpus_dir`, in file order, and every skipped file or
     line with its reason. Raises CorpusError when the folder, or its metadata, is unusable, or
     when no document at all can be read."""
@@ -107,7 +110,7 @@ def read_corpus(corpus_dir: Path) -> CorpusReading:
     decoded: dict[str, str] = {}
     seen: dict[str, str] = {}
     for path in corpus_files(corpus_dir):
-        for doc in file_documents(path, decoded):
+        for doc in file_documents(path, decoded, limits):
             if isinstance(doc, Skipped):
                 skipped.append(doc)
             elif doc.id in seen:
@@ -128,7 +131,7 @@ def read_corpus(corpus_dir: Path) -> CorpusReading:
     return CorpusReading(documents, skipped, decoded)
 
 
-def read_paths(paths: list[Path]) -> CorpusReading:
+def read_paths(paths: list[Path], limits: FormatLimits = DEFAULT_LIMITS) -> CorpusReading:
     """The documents of files and folders (a folder is read as a corpus), as `read_corpus`
     reads them. Raises CorpusError for a path that does not exist or is not a supported file,
     for an id given twice, and when no document at all can be read."""
@@ -137,7 +140,7 @@ def read_paths(paths: list[Path]) -> CorpusReading:
     decoded: dict[str, str] = {}
     for path in paths:
         if path.is_dir():
-            reading = read_corpus(path)
+            reading = read_corpus(path, limits)
             documents += reading.documents
             skipped += reading.skipped
             decoded.update(reading.decoded)
@@ -148,7 +151,7 @@ def read_paths(paths: list[Path]) -> CorpusReading:
                 f"{path} is not a document file; supported: {', '.join(SUPPORTED_SUFFIXES)}"
             )
         else:
-            for doc in file_documents(path, decoded):
+            for doc in file_documents(path, decoded, limits):
                 if isinstance(doc, Skipped):
                     skipped.append(doc)
                 else:
@@ -167,9 +170,9 @@ def read_paths(paths: list[Path]) -> CorpusReading:
     return CorpusReading(documents, skipped, decoded)
 
 
-def load_corpus(corpus_dir: Path) -> list[Document]:
+def load_corpus(corpus_dir: Path, limits: FormatLimits = DEFAULT_LIMITS) -> list[Document]:
     """The documents of `corpus_dir` (see `read_corpus`; skipped files are logged)."""
-    reading = read_corpus(corpus_dir)
+    reading = read_corpus(corpus_dir, limits)
     for skipped in reading.skipped:
         log.warning("skipped %s", skipped)
     return reading.documents
@@ -181,6 +184,8 @@ def document_fingerprint(doc: Document) -> str:
     for value in (doc.id, doc.title, doc.date or "", doc.language, doc.url or "", doc.text):
         digest.update(value.encode())
         digest.update(b"\0")
+    if doc.pages:
+        digest.update(json.dumps(doc.pages).encode())
     return digest.hexdigest()
 
 

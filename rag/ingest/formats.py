@@ -1,6 +1,8 @@
-"""Reading one file into documents, by its suffix: a `.txt`, `.md` or `.html` file is one
-document, a `.jsonl` file one per line. Text is decoded (UTF-8, else the first encoding that
-fits), checked (not binary, not empty), cleaned, and its title, date and language found.
+"""Reading one file into documents, by its suffix: a `.txt`, `.md`, `.html`, `.pdf` or `.docx`
+file is one document, a `.jsonl` file one per line. Text is decoded (UTF-8, else the first
+encoding that fits), checked (not binary, not empty), cleaned, and its title, date and language
+found. A PDF's text is read by `rag.ingest.pdf` (which knows its pages), a Word file's by
+`rag.ingest.word`.
 
 `rag.ingest.corpus` walks folders and applies `metadata.json`; the HTTP upload routes call
 `parse_document`.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +22,23 @@ from rag.errors import CorpusError
 from rag.ingest.cleaning import clean_page, normalize_text
 from rag.ingest.dates import first_date, parse_date
 from rag.ingest.language import detect_language
+from rag.ingest.pdf import PdfError, joined, read_pdf
+from rag.ingest.word import WordError, read_docx
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
+TEXT_SUFFIXES = (".txt", ".md", ".html", ".htm")
+BINARY_SUFFIXES = (".pdf", ".docx")
+SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, *BINARY_SUFFIXES, ".jsonl")
+# What a file that is not text starts with, and the suffix it should have.
+_MAGIC = ((b"%PDF-", "a PDF", ".pdf"), (b"PK\x03\x04", "a zip archive (a .docx?)", ".docx"))
+# Marks where a page starts, on a line of its own, as the text goes through cleaning.
+_PAGE_MARK = "\ue000{}\ue001"
+_PAGE_MARKS = re.compile(r"\ue000(\d+)\ue001\n*")
 _TITLE_FALLBACK_CHARS = 90
 _MD_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
+_NAVIGATION = re.compile(
+    r"^(?:nav(?:bar|header|footer|igation|-.*)?|toc|breadcrumbs?|skip-?link)$",
+    re.IGNORECASE,
+)
 # Tried in this order when a file is not UTF-8 (charset-normalizer picks the one that fits).
 FALLBACK_ENCODINGS = ("cp1252", "latin_1", "utf_16", "utf_32")
 # Control characters that text does not hold: all below space but tab, newlines and form feed.
@@ -46,6 +62,28 @@ class Unusable(Exception):
 
 
 @dataclass(frozen=True)
+class FormatLimits:
+    """What a PDF or Word file may be, and whether scanned pages are read (see Settings)."""
+
+    max_pdf_pages: int = 2_000
+    max_unpacked_bytes: int = 200_000_000
+    ocr: bool = False
+    ocr_languages: str = "fra+eng"
+
+    @classmethod
+    def of(cls, settings: Any) -> FormatLimits:
+        return cls(
+            settings.max_pdf_pages,
+            settings.max_unpacked_bytes,
+            settings.ocr,
+            settings.ocr_languages,
+        )
+
+
+DEFAULT_LIMITS = FormatLimits()
+
+
+@dataclass(frozen=True)
 class Document:
     id: str
     title: str
@@ -54,6 +92,12 @@ class Document:
     source: str
     text: str
     url: str | None = None
+    # Where each page starts in `text` (page 1 at 0), for formats with pages (PDF); else ().
+    pages: tuple[int, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page on which `offset` of the text falls, or None without pages."""
+        return bisect_right(self.pages, offset) if self.pages else None
 
 
 def fallback_title(text: str) -> str:
@@ -84,12 +128,11 @@ def _decode(data: bytes) -> tuple[str, str]:
     return str(best), best.encoding
 
 
-def _read(path: Path) -> tuple[str, str]:
+def _read(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise Unusable(f"cannot be read ({exc.strerror}); check its permissions") from exc
-    return _decode(data)
 
 
 def _check_text(text: str) -> None:
@@ -108,6 +151,12 @@ def _html_page(raw: str) -> tuple[str, str | None, str | None]:
     soup = BeautifulSoup(raw, "html.parser")
     for tag in soup(["script", "style", "nav", "header", "footer", "aside", "form", "noscript"]):
         tag.decompose()
+    # Navigation that pages mark by class or id, not by tag: <div class="navheader">, a table
+    # of contents, a breadcrumb trail (the Debian handbook's and many a CMS's). Not "sidebar":
+    # DocBook's sidebars are the handbook's boxed notes, text of the chapter.
+    for tag in [*soup.find_all(class_=_NAVIGATION), *soup.find_all(id=_NAVIGATION)]:
+        if not tag.decomposed:
+            tag.decompose()
     heading = soup.find("h1") or soup.find("title")
     title = heading.get_text(" ", strip=True) if heading else None
     date = None
@@ -130,21 +179,104 @@ def _markup_date(value: str) -> str | None:
         return first_date(value)
 
 
-def _document(doc_id: str, raw: str, source: Path | str, fields: dict[str, Any]) -> Document:
+def _marked(pages: list[str], continued: list[bool]) -> str:
+    """The pages' texts as one, each page after the first starting with its mark: on a line of
+    its own, or within the line when the page goes on with the previous page's paragraph."""
+    text = pages[0]
+    for number, (page, goes_on) in enumerate(zip(pages[1:], continued[1:], strict=True), 2):
+        mark = _PAGE_MARK.format(number)
+        if goes_on:
+            text = joined(text, page, mark)
+        else:
+            text += f"\n\n{mark}\n\n{page}"
+    return text
+
+
+def _unmarked(text: str, pages: int) -> tuple[str, tuple[int, ...]]:
+    """`text` without its page marks, and where each of its `pages` starts in it. A page whose
+    mark cleaning cut (with the related links that end a page) starts at the end."""
+    if pages <= 1:
+        return text, ()
+    kept: list[str] = []
+    found: dict[int, int] = {}
+    at = length = 0
+    for m in _PAGE_MARKS.finditer(text):
+        kept.append(text[at : m.start()])
+        length += m.start() - at
+        found[int(m.group(1))] = length
+        at = m.end()
+    kept.append(text[at:])
+    body = "".join(kept).rstrip()
+    starts = [0]
+    for number in range(2, pages + 1):
+        starts.append(max(starts[-1], min(found.get(number, len(body)), len(body))))
+    return body, tuple(starts)
+
+
+def _document(
+    doc_id: str,
+    raw: str,
+    source: Path | str,
+    fields: dict[str, Any],
+    file_fields: dict[str, Any] | None = None,
+    pages: int = 1,
+) -> Document:
+    """The document of `raw` text (of `pages` pages, marked); `fields` win over what the text
+    gives, and the text over `file_fields` (a PDF's or Word file's own metadata)."""
     page = clean_page(raw)
-    if not page.text:
+    text, starts = _unmarked(page.text, pages)
+    if not text:
         raise Unusable("no text left after cleaning")
-    title = normalize_text(str(fields.get("title") or "")) or page.title
-    date = fields.get("date") or page.date
+    meta = file_fields or {}
+    title = (
+        normalize_text(str(fields.get("title") or ""))
+        or page.title
+        or normalize_text(str(meta.get("title") or ""))
+    )
+    date = fields.get("date") or page.date or meta.get("date")
     return Document(
         id=doc_id,
-        title=title or fallback_title(page.text),
+        title=title or fallback_title(text),
         date=date,
-        language=fields.get("language") or detect_language(page.text),
+        language=fields.get("language") or detect_language(text),
         source=str(source),
-        text=page.text,
+        text=text,
         url=fields.get("url"),
+        pages=starts,
     )
+
+
+def _binary_document(
+    doc_id: str,
+    data: bytes,
+    suffix: str,
+    source: Path | str,
+    given: dict[str, Any],
+    limits: FormatLimits,
+) -> Document:
+    """The document of a PDF or Word file's bytes."""
+    try:
+        if suffix == ".pdf":
+            reader = None
+            if limits.ocr:
+                from rag.ingest.ocr import page_reader
+
+                reader = page_reader(limits.ocr_languages)
+            pdf = read_pdf(data, limits.max_pdf_pages, reader)
+            meta = {"title": pdf.title, "date": pdf.date}
+            text = _marked(pdf.pages, pdf.continued)
+            return _document(doc_id, text, source, given, meta, len(pdf.pages))
+        word = read_docx(data, limits.max_unpacked_bytes)
+    except (PdfError, WordError) as exc:
+        raise Unusable(str(exc)) from exc
+    return _document(doc_id, word.text, source, given, {"title": word.title, "date": word.date})
+
+
+def _check_magic(data: bytes, suffix: str) -> None:
+    """Refuse a PDF or zip archive named as text, saying what it is."""
+    for magic, kind, right in _MAGIC:
+        if data.startswith(magic):
+            raise Unusable(f"{kind}, not {suffix} text; name it with the {right} suffix")
 
 
 def _jsonl_record(path: Path, line: str) -> Document:
@@ -171,11 +303,18 @@ def _jsonl_documents(path: Path, text: str) -> Iterator[Document | Skipped]:
                 yield Skipped(f"{path}:{number}", str(exc))
 
 
-def file_documents(path: Path, decoded: dict[str, str]) -> Iterator[Document | Skipped]:
+def file_documents(
+    path: Path, decoded: dict[str, str], limits: FormatLimits = DEFAULT_LIMITS
+) -> Iterator[Document | Skipped]:
     """The documents of one file, and what of it was skipped."""
     suffix = path.suffix.lower()
     try:
-        raw, encoding = _read(path)
+        data = _read(path)
+        if suffix in BINARY_SUFFIXES:
+            yield _binary_document(path.stem, data, suffix, path, {}, limits)
+            return
+        _check_magic(data, suffix)
+        raw, encoding = _decode(data)
         if suffix != ".jsonl":  # a .jsonl file's records are checked one by one
             _check_text(raw)
     except Unusable as exc:
@@ -213,24 +352,34 @@ def parse_document(
     suffix: str = ".txt",
     source: str = "api",
     fields: dict[str, Any] | None = None,
+    limits: FormatLimits = DEFAULT_LIMITS,
 ) -> tuple[Document, str]:
-    """One document from the bytes (or text) of an uploaded `.txt`, `.md` or `.html` file,
-    cleaned as a corpus file is, and the encoding it was read in. `fields` (title, date, url,
-    language) win over what the file gives. Raises CorpusError saying why it cannot be one."""
+    """One document from the bytes (or text) of an uploaded `.txt`, `.md`, `.html`, `.pdf` or
+    `.docx` file, read and cleaned as a corpus file is, and the encoding it was read in ("binary"
+    for PDF and Word). `fields` (title, date, url, language) win over what the file gives.
+    Raises CorpusError saying why it cannot be one."""
     suffix = suffix.lower()
-    if suffix not in (".txt", ".md", ".html", ".htm"):
+    allowed = (*TEXT_SUFFIXES, *BINARY_SUFFIXES)
+    if suffix not in allowed:
         raise CorpusError(
-            f"a {suffix or 'suffix-less'} file cannot be a document; send .txt, .md or .html"
+            f"a {suffix or 'suffix-less'} file cannot be a document; send {', '.join(allowed)}"
         )
     try:
-        raw, encoding = _decode(data) if isinstance(data, bytes) else (data, "utf_8")
-        _check_text(raw)
         given = dict(fields or {})
         if given.get("date"):
             try:
                 given["date"] = parse_date(str(given["date"]))
             except ValueError as exc:
                 raise Unusable(str(exc)) from exc
+        if suffix in BINARY_SUFFIXES:
+            if isinstance(data, str):
+                raise Unusable(f"a {suffix} file is bytes, not text; upload the file itself")
+            given = {k: v for k, v in given.items() if v}
+            return _binary_document(doc_id, data, suffix, source, given, limits), "binary"
+        if isinstance(data, bytes):
+            _check_magic(data, suffix)
+        raw, encoding = _decode(data) if isinstance(data, bytes) else (data, "utf_8")
+        _check_text(raw)
         return _parsed(doc_id, raw, suffix, source, given), encoding
     except Unusable as exc:
         raise CorpusError(f"document {doc_id!r} cannot be indexed: {exc}") from exc

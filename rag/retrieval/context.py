@@ -81,6 +81,7 @@ def build_context(
             source=r.source,
             start=r.start,
             end=r.end,
+            page=r.page,
         )
         citations.append(citation)
     return ContextBlock(

@@ -198,6 +198,7 @@ def search(
             source=p.source,
             start=p.start,
             end=p.end,
+            page=p.page,
             text=p.text,
             highlights=highlights(sentences.get(p.id, []), p.start, p.text, margin)
             if highlight

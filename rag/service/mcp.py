@@ -38,7 +38,8 @@ def create_mcp_server(current: Callable[[], Index]) -> MCPServer:
         name="search",
         description=(
             "Ranked passages that answer a question (French or English), each with its source: "
-            "doc_id, title, date, start/end offsets in the document text, and highlights. "
+            "doc_id, title, date, start/end offsets in the document text, the page (for PDFs) "
+            "and highlights. "
             "When `answerable` is false the corpus does not hold the answer: there are no "
             "results and `message` says so."
         ),

@@ -79,6 +79,11 @@ class SearchAnswer(SearchResponse):
 
 class DocumentText(DocumentSummary):
     text: str = Field(description="the stored, normalised text that offsets refer to")
+    pages: list[int] | None = Field(
+        None,
+        description="where each page starts in `text` (page 1 at 0, page n at pages[n-1]); "
+        "null for formats without pages",
+    )
 
 
 WritableId = Annotated[

@@ -151,7 +151,10 @@ def test_missing_index(tmp_path: Path) -> None:
         (lambda d: shutil.rmtree(_main(d)), "a segment its state names is missing"),
         (lambda d: _sql(d, "UPDATE words SET vector = x'00'"), "damaged"),
         (lambda d: _sql(d, "DELETE FROM state WHERE key = 'segments'"), "damaged"),
-        (lambda d: _sql(d, "INSERT INTO passages VALUES (9999, 'x', 0, 1, x'00')"), "inconsistent"),
+        (
+            lambda d: _sql(d, "INSERT INTO passages VALUES (9999, 'x', 0, 1, x'00', NULL)"),
+            "inconsistent",
+        ),
     ],
 )
 def test_corrupt_index_is_a_clear_error(

@@ -267,7 +267,7 @@ def test_documents_parse_like_corpus_files() -> None:
     with pytest.raises(Exception, match="cannot be indexed: binary content"):
         parse_document("bin", b"\0\0\0binary", ".txt")
     with pytest.raises(Exception, match="cannot be a document"):
-        parse_document("pdf", b"%PDF", ".pdf")
+        parse_document("rtf", b"{\\rtf1}", ".rtf")
     with pytest.raises(Exception, match="date"):
         parse_document("d", "Un texte.", fields={"date": "hier"})
 

@@ -61,8 +61,8 @@ def test_corpus_path_that_is_a_file(tmp_path: Path) -> None:
 
 
 def test_empty_corpus_folder(tmp_path: Path) -> None:
-    (tmp_path / "readme.pdf").write_bytes(b"%PDF")
-    with pytest.raises(CorpusError, match=r"has no \.txt, \.md"):
+    (tmp_path / "readme.rtf").write_bytes(b"{\\rtf1}")
+    with pytest.raises(CorpusError, match=r"has no \.txt, \.md, \.html, \.htm, \.pdf, \.docx"):
         load_corpus(tmp_path)
 
 

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,20 @@ def test_an_upload_is_cleaned_as_a_corpus_file_and_its_fields_win() -> None:
 @pytest.mark.parametrize(
     ("data", "suffix", "fields", "message"),
     [
-        (b"texte", ".pdf", None, "a .pdf file cannot be a document; send .txt, .md or .html"),
+        (
+            b"texte",
+            ".rtf",
+            None,
+            "a .rtf file cannot be a document; send .txt, .md, .html, .htm, .pdf, .docx",
+        ),
+        (b"texte", ".pdf", None, "not a PDF file (it starts with 'texte', not '%PDF-')"),
+        (b"texte", ".docx", None, "not a Word .docx file (not a zip archive"),
+        (
+            b"%PDF-1.7\n%\xe2\xe3",
+            ".txt",
+            None,
+            "a PDF, not .txt text; name it with the .pdf suffix",
+        ),
         (b"texte", "", None, "a suffix-less file cannot be a document"),
         (b"\0" * 1000, ".txt", None, "binary content"),
         (b"   ", ".txt", None, "no text left after cleaning"),
@@ -82,7 +96,7 @@ def test_an_upload_is_cleaned_as_a_corpus_file_and_its_fields_win() -> None:
 def test_an_upload_that_cannot_be_a_document_says_why(
     data: bytes, suffix: str, fields: dict | None, message: str
 ) -> None:
-    with pytest.raises(CorpusError, match=message):
+    with pytest.raises(CorpusError, match=re.escape(message)):
         parse_document("doc", data, suffix, fields=fields)
 
 
@@ -90,3 +104,19 @@ def test_a_file_that_cannot_be_read_is_skipped_with_its_reason(tmp_path: Path) -
     (tmp_path / "nuls.txt").write_bytes(b"\0" * 1000)
     (skipped,) = file_documents(tmp_path / "nuls.txt", {})
     assert isinstance(skipped, Skipped) and skipped.reason.startswith("binary content")
+
+
+def test_navigation_marked_by_class_or_id_is_dropped_and_boxed_notes_are_kept() -> None:
+    page = (
+        "<html><body><div class='navheader'><a href='a.html'>Précédent</a> "
+        "<a href='c.html'>Suivant</a></div><div id='breadcrumb'>Accueil › Guide</div>"
+        "<div class='chapter'><h1>Le guide</h1><div class='toc'><a>1. Installer</a></div>"
+        "<p>Le guide explique comment installer le système.</p>"
+        "<div class='sidebar'><p>Une note encadrée sur les mises à jour.</p></div></div>"
+        "<div class='navfooter'><a href='index.html'>Sommaire</a></div></body></html>"
+    )
+    doc, _ = parse_document("guide", page, ".html")
+    for navigation in ("Précédent", "Suivant", "Accueil", "1. Installer", "Sommaire"):
+        assert navigation not in doc.text
+    assert "Le guide explique comment installer le système." in doc.text
+    assert "Une note encadrée sur les mises à jour." in doc.text  # a DocBook sidebar: text

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from conftest import CORPUS, HANGZHOU, start_server, stop
+from conftest import CORPUS, HANGZHOU, OfficeFiles, start_server, stop
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 pytestmark = pytest.mark.slow
@@ -314,5 +314,24 @@ def test_with_an_api_key_the_page_asks_for_it_once_per_tab(
         other = page.context.new_page()
         other.goto(url + "/?q=maire")
         expect(other.get_by_label("API key")).to_be_visible()
+    finally:
+        stop(proc)
+
+
+def test_a_pdf_result_and_its_document_view_show_the_page(
+    browser: Browser, office_files: OfficeFiles, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copy(office_files.report_pdf, corpus)
+    proc, url = start_server(tmp_path / "index", corpus)  # builds the index first
+    try:
+        page = open_page(browser, url + "/?q=Quand ouvre le marché couvert de Villeneuve ?")
+        first = cards(page).first
+        expect(first.locator(".meta")).to_contain_text("page 3")
+        first.get_by_role("link", name="Open in the article").click()
+        expect(page.locator("mark#passage")).to_be_visible()
+        expect(page.locator("#meta")).to_contain_text("page 3")
+        assert page.script_errors == []  # type: ignore[attr-defined]
     finally:
         stop(proc)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CORPUS, HANGZHOU, serve_in_thread
+from conftest import CORPUS, HANGZHOU, OfficeFiles, serve_in_thread
+from documents import PAGE_3_FACT
 
 from rag.config import Settings
 from rag.index.loading import load_index
@@ -119,6 +120,35 @@ def test_uploads_are_read_like_corpus_files(writable: httpx.Client) -> None:
     assert r.status_code == 201 and r.json()["added"] == ["dakar"]
     doc = writable.get("/documents/dakar").json()
     assert (doc["title"], doc["date"]) == ("Titre Markdown", "2023-02")
+    assert doc["pages"] is None  # a format without pages
+
+
+def test_a_pdf_upload_gives_pages_and_a_bad_one_a_422_that_says_why(
+    writable: httpx.Client, office_files: OfficeFiles
+) -> None:
+    pdf = office_files.report_pdf.read_bytes()
+    r = writable.post("/documents", files={"file": ("rapport.pdf", pdf, "application/pdf")})
+    assert r.status_code == 201, r.text
+    doc = writable.get("/documents/rapport").json()
+    assert len(doc["pages"]) == 3 and doc["pages"][0] == 0
+    assert doc["text"].index(PAGE_3_FACT) >= doc["pages"][2]  # the fact is on page 3
+    hit = writable.get("/search", params={"q": "Quand ouvre le marché couvert de Villeneuve ?"})
+    top = hit.json()["results"][0]
+    assert (top["doc_id"], top["page"]) == ("rapport", 3)
+    cited = writable.post("/context", json={"query": "le marché couvert de Villeneuve", "k": 1})
+    assert cited.json()["citations"][0]["page"] == 3
+    docx = office_files.report_docx.read_bytes()
+    r = writable.put("/documents/rapport-word", files={"file": ("rapport-word.docx", docx)})
+    assert r.status_code == 201, r.text
+    assert writable.get("/documents/rapport-word").json()["date"] == "2024-03-05"
+
+    encrypted = office_files.encrypted_pdf.read_bytes()
+    r = writable.post("/documents", files={"file": ("secret.pdf", encrypted)})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_document"
+    assert "an encrypted PDF (it needs a password)" in r.json()["detail"]
+    r = writable.post("/documents", files={"file": ("lies.pdf", b"<html>not a pdf</html>")})
+    assert r.status_code == 422 and "not a PDF file" in r.json()["detail"]
+    assert "secret" not in {d["id"] for d in writable.get("/documents").json()}
 
 
 @pytest.mark.parametrize(

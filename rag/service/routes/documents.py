@@ -17,7 +17,7 @@ from rag.answers import DocumentSummary
 from rag.errors import DocumentNotFoundError, InvalidQueryError, UnsupportedMediaTypeError
 from rag.index.live import LiveIndex
 from rag.indexing.updates import document_exists, update_index
-from rag.ingest.formats import Document, parse_document
+from rag.ingest.formats import Document, FormatLimits, parse_document
 from rag.service.dependencies import IndexDep, LiveDep, require_writes
 from rag.service.schemas import (
     UPLOAD_FIELDS,
@@ -50,7 +50,8 @@ def document(doc_id: str, index: IndexDep) -> DocumentText:
     if doc is None:
         raise DocumentNotFoundError(f"no document with id {doc_id!r}; GET /documents lists them")
     passages = len(index.store.passage_ids(doc_ids=[doc_id]))
-    return DocumentText(**doc.__dict__, passages=passages)
+    fields = {**doc.__dict__, "pages": list(doc.pages) or None}
+    return DocumentText(**fields, passages=passages)
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,13 @@ class _Body:
     source: str
     fields: dict[str, Any]
 
+    limits: FormatLimits
+
     def parse(self) -> Document:
         """The document, cleaned as a corpus file is: CPU work, run off the event loop."""
-        document, _ = parse_document(self.doc_id, self.data, self.suffix, self.source, self.fields)
+        document, _ = parse_document(
+            self.doc_id, self.data, self.suffix, self.source, self.fields, self.limits
+        )
         return document
 
 
@@ -86,7 +91,8 @@ async def _body_of(request: Request, doc_id: str | None) -> _Body:
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise InvalidQueryError(
-                    "a multipart upload needs a `file` field: a .txt, .md or .html file"
+                    "a multipart upload needs a `file` field: a .txt, .md, .html, .pdf or "
+                    ".docx file"
                 )
             unknown = sorted(set(form) - {"file", *UPLOAD_FIELDS})
             if unknown:  # as a JSON body's unknown fields are
@@ -114,7 +120,8 @@ async def _body_of(request: Request, doc_id: str | None) -> _Body:
         NewDocument(id=final_id, text="-", **fields)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
-    return _Body(final_id, data, suffix, source or "api", fields)
+    limits = FormatLimits.of(request.app.state.settings)
+    return _Body(final_id, data, suffix, source or "api", fields, limits)
 
 
 def _id_of(data: bytes | str) -> str:
@@ -148,8 +155,8 @@ def _write(request: Request, live: LiveIndex, **change: Any) -> DocumentChange:
     openapi_extra=WRITE_BODY,
 )
 async def add_document(request: Request, live: LiveDep) -> DocumentChange:
-    """Add a document (JSON, or a multipart upload of a .txt, .md or .html file). 409 if its
-    id is taken: PUT replaces."""
+    """Add a document (JSON, or a multipart upload of a .txt, .md, .html, .pdf or .docx
+    file). 409 if its id is taken: PUT replaces."""
     body = await _body_of(request, None)
     if live.current.store.fingerprints([body.doc_id]):  # before the work of parsing it
         raise document_exists([body.doc_id])

@@ -41,6 +41,7 @@ const WORDS = {
     back: "Back to the results",
     passageMarked: "The passage is marked in the text below.",
     undated: "no date",
+    page: (n) => `page ${n}`,
   },
   fr: {
     skip: "Aller aux résultats",
@@ -80,6 +81,7 @@ const WORDS = {
     back: "Retour aux résultats",
     passageMarked: "Le passage est surligné dans le texte ci-dessous.",
     undated: "sans date",
+    page: (n) => `page ${n}`,
   },
 };
 
@@ -212,6 +214,8 @@ function withHighlights(text, from, to, spans) {
   return nodes;
 }
 
-function documentMeta(doc) {
-  return [doc.date || t("undated"), doc.source].filter(Boolean).join(" · ");
+// A document's (or result's) date and source, and the page the passage starts on if paged.
+function documentMeta(doc, page = doc.page) {
+  const where = page ? t("page", page) : null;
+  return [doc.date || t("undated"), doc.source, where].filter(Boolean).join(" · ");
 }

@@ -22,12 +22,14 @@ function render() {
   if (!doc) return;
   document.title = `rag — ${doc.title}`;
   document.getElementById("title").textContent = doc.title;
-  document.getElementById("meta").textContent = documentMeta(doc);
   const body = document.getElementById("text");
   const text = doc.text;
   const start = offset("start");
   const end = offset("end");
   const valid = start !== null && end !== null && 0 <= start && start < end && end <= text.length;
+  // The page the passage starts on: the last page that starts at or before it.
+  const page = valid && doc.pages ? doc.pages.filter((at) => at <= start).length : null;
+  document.getElementById("meta").textContent = documentMeta(doc, page);
   if (!valid) {
     body.replaceChildren(text);
     setStatus("");
