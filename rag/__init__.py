@@ -39,6 +39,7 @@ _HOMES = {
     "update_index": "rag.indexing.updates",
     "LiveIndex": "rag.index.live",
     "parse_document": "rag.ingest.formats",
+    "FormatLimits": "rag.ingest.formats",
     "SearchFilters": "rag.retrieval.search",
     "search": "rag.retrieval.search",
     "build_context": "rag.retrieval.context",
@@ -50,6 +51,7 @@ __all__ = [
     "ContextBlock",
     "Document",
     "DocumentSummary",
+    "FormatLimits",
     "Highlight",
     "Index",
     "InvalidQueryError",
@@ -89,7 +91,7 @@ if TYPE_CHECKING:
     from rag.indexing.build import BuildReport, build_index, open_or_build_index, write_index
     from rag.indexing.updates import UpdateReport, index_corpus, update_index
     from rag.ingest.corpus import load_corpus
-    from rag.ingest.formats import Document, parse_document
+    from rag.ingest.formats import Document, FormatLimits, parse_document
     from rag.retrieval.context import build_context
     from rag.retrieval.search import SearchFilters, search
     from rag.version import __version__

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
@@ -43,7 +44,9 @@ EmbedderOpt = Annotated[
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Messages carry what the user gave (paths, titles) and "pip install 'rag[ocr]'": text,
+    # never Rich markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -147,9 +150,9 @@ def index_command(
     with user_errors(), build_progress() as progress:
         result = index_corpus(settings, progress=progress, strict=strict, rebuild=rebuild)
     for source, encoding in result.decoded.items():
-        err.print(f"read {source} as {encoding} (it is not UTF-8)", highlight=False)
+        err.print(f"read {source} as {encoding} (it is not UTF-8)", highlight=False, markup=False)
     for skipped in result.skipped:
-        err.print(f"[yellow]skipped[/] {skipped}", highlight=False)
+        err.print(f"[yellow]skipped[/] {escape(str(skipped))}", highlight=False)
     m = result.manifest
     left_out = f", skipped {len(result.skipped)} (listed above)" if result.skipped else ""
     if result.build is not None:
@@ -160,6 +163,7 @@ def index_command(
             f"{settings.index_dir}{left_out} ({m.embedder.name}, {m.vector_index} FAISS index; "
             f"{report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f} s{why}",
             highlight=False,
+            markup=False,
         )
         return
     assert result.update is not None
@@ -190,6 +194,7 @@ def _print_update(report: UpdateReport, index_dir: Path, extra: str = "") -> Non
         f"{', '.join(parts) or 'no documents'}{extra} at {index_dir}: {change}; "
         f"{m.documents} documents, {m.passages} passages, in {report.seconds:.1f} s",
         highlight=False,
+        markup=False,
     )
 
 
@@ -209,7 +214,7 @@ def add_command(
     with user_errors(), build_progress() as progress:
         reading = read_paths(paths, FormatLimits.of(settings))
         for skipped in reading.skipped:
-            err.print(f"[yellow]skipped[/] {skipped}", highlight=False)
+            err.print(f"[yellow]skipped[/] {escape(str(skipped))}", highlight=False)
         report = update_index(
             settings.index_dir,
             settings,
@@ -256,7 +261,7 @@ def documents_command(
     for column in ("title", "date", "language", "passages"):
         table.add_column(column, no_wrap=column != "title")
     for d in documents:
-        table.add_row(d.id, d.title, d.date or "", d.language, str(d.passages))
+        table.add_row(Text(d.id), Text(d.title), d.date or "", d.language, str(d.passages))
     out.print(table)
     out.print(f"{len(documents)} documents, {sum(d.passages for d in documents)} passages")
 
@@ -301,9 +306,11 @@ def search_command(
     elif response.confidence is not None:
         out.print(f"answered (confidence {response.confidence:.2f})", highlight=False)
     for r in response.results:
-        out.rule(f"[bold]{r.rank}. {r.title}[/]", align="left")
+        out.rule(f"[bold]{r.rank}. {escape(r.title)}[/]", align="left")
+        page = f" · page {r.page}" if r.page else ""
+        where = escape(f"{r.doc_id} [{r.start}:{r.end}]")
         out.print(
-            f"[dim]score {r.score:.4f} · {r.date or 'no date'} · {r.doc_id} [{r.start}:{r.end}][/]",
+            f"[dim]score {r.score:.4f} · {r.date or 'no date'} · {where}{page}[/]",
             highlight=False,
         )
         text = Text(r.text)
@@ -367,11 +374,11 @@ def eval_command(
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
-        err.print(f"scores written to {json_out}", highlight=False)
+        err.print(f"scores written to {json_out}", highlight=False, markup=False)
     if chart:
         with user_errors():
             write_chart(report, chart)
-        err.print(f"chart written to {chart}", highlight=False)
+        err.print(f"chart written to {chart}", highlight=False, markup=False)
 
 
 def _default_unanswerable(squad: Path | None) -> Path | None:

@@ -30,7 +30,7 @@ def test_search_json_answers_in_both_languages(built_index_dir: Path) -> None:
         assert len(payload["results"]) == 3
         first = payload["results"][0]
         assert set(first) == {
-            "rank", "score", "doc_id", "title", "date", "source", "start", "end", "text",
+            "rank", "score", "doc_id", "title", "date", "source", "start", "end", "page", "text",
             "highlights",
         }  # fmt: skip
         assert first["doc_id"] == HANGZHOU and "Liyi" in first["text"]
@@ -245,12 +245,16 @@ def test_pdf_and_word_files_go_in_and_a_bad_one_is_skipped_or_refused_with_its_r
     shutil.copytree(CORPUS, corpus)
     shutil.copy(office_files.docx_corpus / f"{HANGZHOU}.docx", corpus / "hangzhou.docx")
     shutil.copy(office_files.encrypted_pdf, corpus / "secret.pdf")
+    shutil.copy(office_files.scanned_pdf, corpus / "scan.pdf")
     index = tmp_path / "index"
     shutil.copytree(built_index_dir, index)
     built = rag("index", "--corpus", str(corpus), "--index", str(index))
     assert built.returncode == 0, built.stderr
     assert "1 added, 5 unchanged" in built.stderr
-    assert re.search(r"secret\.pdf: an encrypted PDF", built.stderr.replace("\n", " "))
+    said = " ".join(built.stderr.split())
+    assert re.search(r"secret\.pdf: an encrypted PDF", said)
+    # What to install is printed as it is, not read as Rich markup ("rag[ocr]" was "rag").
+    assert "scan.pdf: a PDF without a text layer" in said and "the extra rag[ocr]" in said
 
     refused = rag("add", str(corpus / "secret.pdf"), "--index", str(index))
     assert refused.returncode == 2 and "an encrypted PDF" in refused.stderr
@@ -261,3 +265,6 @@ def test_pdf_and_word_files_go_in_and_a_bad_one_is_skipped_or_refused_with_its_r
                 "--json", "-k", "1")  # fmt: skip
     top = json.loads(found.stdout)["results"][0]
     assert (top["doc_id"], top["page"]) == ("rapport", 3)
+    readable = rag("search", "Quand ouvre le marché couvert de Villeneuve ?", "--index",
+                   str(index), "-k", "1")  # fmt: skip
+    assert re.search(r"· rapport \[\d+:\d+\] · page 3", readable.stdout), readable.stdout

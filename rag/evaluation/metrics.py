@@ -32,7 +32,7 @@ from rag.index.manifest import index_matches
 from rag.indexing.build import write_index
 from rag.indexing.progress import ProgressCallback
 from rag.ingest.corpus import corpus_fingerprint, load_corpus
-from rag.ingest.formats import Document
+from rag.ingest.formats import Document, FormatLimits
 from rag.retrieval.search import search
 from rag.version import __version__
 
@@ -214,7 +214,7 @@ def run_evaluation(
         index_dir = None  # a dataset always gets a temporary index
         source = {"squad": str(squad_path)}
     else:
-        documents = load_corpus(settings.corpus_dir)
+        documents = load_corpus(settings.corpus_dir, FormatLimits.of(settings))
         gold = gold_path or Path("eval/gold.jsonl")
         questions = load_gold(gold, documents)
         source = {"gold": str(gold), "corpus": str(settings.corpus_dir)}

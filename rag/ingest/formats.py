@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.config import Settings
 from rag.errors import CorpusError
 from rag.ingest.cleaning import clean_page, normalize_text
 from rag.ingest.dates import first_date, parse_date
@@ -71,7 +72,7 @@ class FormatLimits:
     ocr_languages: str = "fra+eng"
 
     @classmethod
-    def of(cls, settings: Any) -> FormatLimits:
+    def of(cls, settings: Settings) -> FormatLimits:
         return cls(
             settings.max_pdf_pages,
             settings.max_unpacked_bytes,
