@@ -6,7 +6,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "eval"))
 
-from ocr_gold import Alignment  # noqa: E402
+from ocr_gold import Alignment
 
 
 def test_a_quote_lands_on_the_same_words_of_the_ocr_text() -> None:
