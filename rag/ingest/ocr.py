@@ -1,25 +1,24 @@
 """Reading a scanned PDF page with Tesseract (extra `ocr`: pytesseract, and the `tesseract`
 program with its French and English data, Debian's tesseract-ocr-fra and tesseract-ocr-eng).
 
-The page is rendered at 300 dpi and Tesseract gives its words with their boxes; they are made
-into lines placed as a text layer's are, which `rag.ingest.pdf` joins into paragraphs.
+`rag.ingest.pdf` renders the page at 300 dpi (holding pdfium's lock); Tesseract gives its words
+with their boxes, made here into lines placed as a text layer's are, which `rag.ingest.pdf`
+joins into paragraphs.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from typing import Any
 
 from rag.errors import MissingExtraError
-from rag.ingest.pdf import Line
-
-_DPI = 300
+from rag.ingest.pdf import OCR_DPI, Line, PageReader
 
 
 def _page_lines(data: dict[str, list], page_height: float) -> list[Line]:
     """Tesseract's words (`image_to_data` as a dict) as lines, in points from the page's bottom
     left like a text layer's."""
-    scale = 72 / _DPI
+    scale = 72 / OCR_DPI
     words: dict[tuple[int, int, int], list[int]] = {}
     for i, text in enumerate(data["text"]):
         if str(text).strip():
@@ -35,8 +34,9 @@ def _page_lines(data: dict[str, list], page_height: float) -> list[Line]:
     return lines
 
 
-def page_reader(languages: str) -> Callable[[object], list[Line]]:
-    """A function that reads a pypdfium2 page's lines with Tesseract in `languages` ("fra+eng").
+def page_reader(languages: str) -> PageReader:
+    """A function that reads the lines of a page's image with Tesseract in `languages`
+    ("fra+eng").
     Raises MissingExtraError, naming what to install, when Tesseract or a language is missing."""
     try:
         import pytesseract
@@ -63,9 +63,8 @@ def page_reader(languages: str) -> Callable[[object], list[Line]]:
     # cores). pytesseract passes no environment of its own, so the program inherits this.
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-    def read(page: object) -> list[Line]:
-        image = page.render(scale=_DPI / 72).to_pil()  # type: ignore[attr-defined]
+    def read(image: Any, page_height: float) -> list[Line]:
         data = pytesseract.image_to_data(image, lang=languages, output_type=pytesseract.Output.DICT)
-        return _page_lines(data, page.get_height())  # type: ignore[attr-defined]
+        return _page_lines(data, page_height)
 
     return read

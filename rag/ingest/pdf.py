@@ -16,16 +16,23 @@ from __future__ import annotations
 
 import re
 import statistics
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 from rag.ingest.dates import parse_date
 
 # A page with fewer characters than this has no text layer worth the name (a scan, or a
 # picture with a caption); a document all of whose pages are so is read by OCR or refused.
 MIN_PAGE_CHARS = 20
+# The resolution a page without text is rendered at for OCR.
+OCR_DPI = 300
+# pdfium is not thread-safe: two threads in it at once (two uploads read by one worker) read a
+# good PDF as damaged, or abort the process (measured: SIGTRAP). Every call into it holds this.
+_PDFIUM = threading.Lock()
 # How many lines at each end of a page may be running headers or footers.
 _EDGE_LINES = 2
 _PAGE_NUMBER = re.compile(
@@ -41,6 +48,10 @@ _PDF_DATE = re.compile(r"^(?:D:)?(\d{4})(\d{2})?(\d{2})?")
 
 class PdfError(Exception):
     """The file cannot be read as a PDF; the message says why."""
+
+
+# Reads a page's image (at OCR_DPI) of a page so many points high into its lines.
+PageReader = Callable[[Any, float], list["Line"]]
 
 
 @dataclass(frozen=True)
@@ -164,25 +175,56 @@ def _metadata_date(value: str) -> str | None:
         return None
 
 
-def read_pdf(data: bytes, max_pages: int, ocr: Callable[[object], list[Line]] | None) -> PdfText:
-    """The text of each page of the PDF `data`. A page without a text layer is read by `ocr`
-    (given a pypdfium2 page, it gives the lines it reads) when given. Raises PdfError for what
-    is not a readable PDF: not a PDF, damaged, encrypted, more than `max_pages` pages, or
-    without text (and without OCR)."""
+def _open(data: bytes) -> Any:
+    """The pypdfium2 document of `data` (call with `_PDFIUM` held)."""
     import pypdfium2 as pdfium
 
-    if not data.startswith(b"%PDF-"):
-        start = data[:8].decode("latin-1").encode("unicode_escape").decode()
-        raise PdfError(f"not a PDF file (it starts with {start!r}, not '%PDF-')")
     try:
-        pdf = pdfium.PdfDocument(data)
+        return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
-        reason = str(exc).split("(PDFium: ", 1)[-1].rstrip(")")
+        m = re.search(r"PDFium: ([^)]*)", str(exc))
+        reason = m.group(1) if m else str(exc)
         if "password" in reason.lower():
             raise PdfError("an encrypted PDF (it needs a password); send it decrypted") from exc
         raise PdfError(f"a damaged PDF ({reason}); export it again") from exc
+
+
+def _page(pdf: Any, number: int, for_ocr: bool) -> tuple[list[Line], Any, float]:
+    """The lines of page `number`, and with `for_ocr` an image of it if it has no text layer,
+    and its height (call with `_PDFIUM` held). Every pdfium object is closed before the lock
+    is let go: left to the garbage collector, it would be freed in whatever thread runs it."""
+    page = pdf[number]
     try:
-        count = len(pdf)
+        textpage = page.get_textpage()
+        try:
+            lines = _lines(textpage)
+        finally:
+            textpage.close()
+        image = None
+        if for_ocr and sum(len(li.text) for li in lines) < MIN_PAGE_CHARS:
+            bitmap = page.render(scale=OCR_DPI / 72, grayscale=True)
+            try:
+                image = bitmap.to_pil().copy()  # its own pixels, not the bitmap's
+            finally:
+                bitmap.close()
+        return lines, image, page.get_height()
+    finally:
+        page.close()
+
+
+def read_pdf(data: bytes, max_pages: int, ocr: PageReader | None) -> PdfText:
+    """The text of each page of the PDF `data`. A page without a text layer is read by `ocr`
+    (given an image of the page at OCR_DPI and its height in points, it gives the lines it
+    reads) when given. Raises PdfError for what is not a readable PDF: not a PDF, damaged,
+    encrypted, more than `max_pages` pages, or without text (and without OCR)."""
+    if not data.startswith(b"%PDF-"):
+        start = data[:8].decode("latin-1").encode("unicode_escape").decode()
+        raise PdfError(f"not a PDF file (it starts with {start!r}, not '%PDF-')")
+    with _PDFIUM:
+        pdf = _open(data)
+    try:
+        with _PDFIUM:
+            count = len(pdf)
         if count > max_pages:
             raise PdfError(
                 f"a PDF of {count} pages, more than the {max_pages} allowed "
@@ -191,33 +233,35 @@ def read_pdf(data: bytes, max_pages: int, ocr: Callable[[object], list[Line]] | 
         pages: list[list[Line]] = []
         ocr_pages = 0
         for number in range(count):
-            page = pdf[number]
-            lines = _lines(page.get_textpage())
-            if sum(len(li.text) for li in lines) < MIN_PAGE_CHARS and ocr is not None:
-                lines = ocr(page)
+            with _PDFIUM:
+                lines, image, height = _page(pdf, number, ocr is not None)
+            if image is not None and ocr is not None:  # read outside the lock: seconds a page
+                lines = ocr(image, height)
                 ocr_pages += 1
             pages.append(lines)
-        every = [line for lines in pages for line in lines]
-        margin = max((line.right for line in every), default=0.0)
-        widths = [(li.right - li.left) / len(li.text) for li in every if len(li.text) > 10]
-        char_width = statistics.median(widths) if widths else 5.0
-        pages = _drop_running_lines(pages)
-        texts = [_paragraphs(lines, margin, char_width) for lines in pages]
-        continued = [False] + [
-            bool(before and after) and _wrapped(before[-1], after[0].text, margin, char_width)
-            for before, after in pairwise(pages)
-        ]
-        if not any(len(t.strip()) >= MIN_PAGE_CHARS for t in texts):
-            raise PdfError(
-                "a PDF without a text layer (a scan?): nothing to index. Turn OCR on to read it "
-                "(install Tesseract, Debian's tesseract-ocr-fra and tesseract-ocr-eng, and the "
-                "extra rag[ocr]; then set RAG_OCR=true)"
-                if ocr is None
-                else "a PDF in which neither its text layer nor OCR finds any text"
-            )
-        meta = pdf.get_metadata_dict()
+        with _PDFIUM:
+            meta = pdf.get_metadata_dict()
     finally:
-        pdf.close()
+        with _PDFIUM:
+            pdf.close()
+    every = [line for lines in pages for line in lines]
+    margin = max((line.right for line in every), default=0.0)
+    widths = [(li.right - li.left) / len(li.text) for li in every if len(li.text) > 10]
+    char_width = statistics.median(widths) if widths else 5.0
+    pages = _drop_running_lines(pages)
+    texts = [_paragraphs(lines, margin, char_width) for lines in pages]
+    continued = [False] + [
+        bool(before and after) and _wrapped(before[-1], after[0].text, margin, char_width)
+        for before, after in pairwise(pages)
+    ]
+    if not any(len(t.strip()) >= MIN_PAGE_CHARS for t in texts):
+        raise PdfError(
+            "a PDF without a text layer (a scan?): nothing to index. Turn OCR on to read it "
+            "(install Tesseract, Debian's tesseract-ocr-fra and tesseract-ocr-eng, and the "
+            "extra rag[ocr]; then set RAG_OCR=true)"
+            if ocr is None
+            else "a PDF in which neither its text layer nor OCR finds any text"
+        )
     title = meta.get("Title", "").strip() or None
     date = _metadata_date(meta.get("CreationDate", "") or meta.get("ModDate", ""))
     return PdfText(texts, title, date, continued, ocr_pages)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 import zipfile
 from collections import Counter
 from datetime import datetime
@@ -194,3 +196,36 @@ def test_search_results_and_citations_carry_the_page(
     assert block.citations[0].page == 3
     stored = index.store.document(REPORT)
     assert stored is not None and stored.pages == _document(office_files.report_pdf).pages
+
+
+_READ_FROM_THREADS = """
+import sys, threading
+from pathlib import Path
+from rag.ingest.pdf import read_pdf
+data = [p.read_bytes() for p in sorted(Path(sys.argv[1]).glob("*.pdf"))]
+errors = []
+def read():
+    try:
+        for _ in range(30):
+            for pdf in data:
+                assert read_pdf(pdf, 100, None).pages
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=read) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(len(errors), errors[:3])
+"""
+
+
+def test_pdfs_read_from_many_threads_at_once_are_read_right(office_files: OfficeFiles) -> None:
+    # pdfium is not thread-safe: before its lock, two uploads read by one worker at once made
+    # good PDFs "damaged" or "without a text layer", or aborted the process (SIGTRAP).
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_FROM_THREADS, str(office_files.pdf_corpus)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "0 []"
