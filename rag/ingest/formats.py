@@ -23,7 +23,7 @@ from rag.errors import CorpusError
 from rag.ingest.cleaning import clean_page, normalize_text
 from rag.ingest.dates import first_date, parse_date
 from rag.ingest.language import detect_language
-from rag.ingest.pdf import PdfError, joined, read_pdf
+from rag.ingest.pdf import Line, PageReader, PdfError, joined, read_pdf
 from rag.ingest.word import WordError, read_docx
 
 TEXT_SUFFIXES = (".txt", ".md", ".html", ".htm")
@@ -258,11 +258,7 @@ def _binary_document(
     """The document of a PDF or Word file's bytes."""
     try:
         if suffix == ".pdf":
-            reader = None
-            if limits.ocr:
-                from rag.ingest.ocr import page_reader
-
-                reader = page_reader(limits.ocr_languages)
+            reader = _ocr(limits.ocr_languages) if limits.ocr else None
             pdf = read_pdf(data, limits.max_pdf_pages, reader)
             meta = {"title": pdf.title, "date": pdf.date}
             text = _marked(pdf.pages, pdf.continued)
@@ -271,6 +267,18 @@ def _binary_document(
     except (PdfError, WordError) as exc:
         raise Unusable(str(exc)) from exc
     return _document(doc_id, word.text, source, given, {"title": word.title, "date": word.date})
+
+
+def _ocr(languages: str) -> PageReader:
+    """Tesseract's reader of a page in `languages`, checked (is Tesseract there, with these
+    languages?) only when a page without text needs it, and once a process."""
+
+    def read(image: Any, page_height: float) -> list[Line]:
+        from rag.ingest.ocr import page_reader
+
+        return page_reader(languages)(image, page_height)
+
+    return read
 
 
 def _check_magic(data: bytes, suffix: str) -> None:

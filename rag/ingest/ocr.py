@@ -8,6 +8,7 @@ joins into paragraphs.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -34,6 +35,7 @@ def _page_lines(data: dict[str, list], page_height: float) -> list[Line]:
     return lines
 
 
+@functools.cache
 def page_reader(languages: str) -> PageReader:
     """A function that reads the lines of a page's image with Tesseract in `languages`
     ("fra+eng").

@@ -19,7 +19,7 @@ from documents import PAGE_3_FACT, REPORT, RUNNING_HEADER
 
 from rag.config import Settings
 from rag.embedders import Embedder
-from rag.errors import CorpusError
+from rag.errors import CorpusError, MissingExtraError
 from rag.index.loading import load_index
 from rag.indexing.build import write_index
 from rag.ingest.chunking import chunk_document, make_splitter
@@ -176,6 +176,16 @@ def test_a_scanned_pdf_is_read_by_ocr_when_it_is_on(office_files: OfficeFiles) -
     assert len(doc.pages) == 3
     assert _word_share(doc.text, want.text) >= 0.9
     assert doc.title.startswith("Hangzhou accueille le Conseil mondial de CGLU")
+
+
+def test_ocr_without_the_languages_asked_says_what_to_install(office_files: OfficeFiles) -> None:
+    scan = office_files.scanned_pdf.read_bytes()
+    limits = FormatLimits(ocr=True, ocr_languages="fra+deu")
+    with pytest.raises(MissingExtraError, match="no data for deu .* install tesseract-ocr-deu"):
+        parse_document("scan", scan, ".pdf", limits=limits)
+    text = (office_files.pdf_corpus / f"{HANGZHOU}.pdf").read_bytes()
+    doc, _ = parse_document("text", text, ".pdf", limits=limits)  # no page needs OCR: no check
+    assert len(doc.pages) == 3
 
 
 def test_search_results_and_citations_carry_the_page(
