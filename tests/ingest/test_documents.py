@@ -181,7 +181,7 @@ def test_a_scanned_pdf_is_read_by_ocr_when_it_is_on(office_files: OfficeFiles) -
 def test_ocr_without_the_languages_asked_says_what_to_install(office_files: OfficeFiles) -> None:
     scan = office_files.scanned_pdf.read_bytes()
     limits = FormatLimits(ocr=True, ocr_languages="fra+deu")
-    with pytest.raises(MissingExtraError, match="no data for deu .* install tesseract-ocr-deu"):
+    with pytest.raises(MissingExtraError, match=r"no data for deu .* install tesseract-ocr-deu"):
         parse_document("scan", scan, ".pdf", limits=limits)
     text = (office_files.pdf_corpus / f"{HANGZHOU}.pdf").read_bytes()
     doc, _ = parse_document("text", text, ".pdf", limits=limits)  # no page needs OCR: no check
