@@ -154,8 +154,8 @@ WRITE_BODY: dict[str, Any] = {
                         "file": {
                             "type": "string",
                             "format": "binary",
-                            "description": "a .txt, .md or .html file; its name without the "
-                            "extension is the id unless `id` is given",
+                            "description": "a .txt, .md, .html, .pdf or .docx file; its name "
+                            "without the extension is the id unless `id` is given",
                         },
                         **_upload_fields(),
                     },

@@ -167,7 +167,8 @@ def test_a_pdf_upload_gives_pages_and_a_bad_one_a_422_that_says_why(
             "unsupported_media_type",
             "application/json",
         ),
-        ({"files": {"file": ("a.pdf", b"%PDF-1.4")}}, 422, "invalid_document", ".pdf"),
+        ({"files": {"file": ("a.rtf", b"{\\rtf1}")}}, 422, "invalid_document", ".rtf"),
+        ({"files": {"file": ("a.pdf", b"%PDF-1.4")}}, 422, "invalid_document", "a damaged PDF"),
         ({"files": {"other": ("a.txt", b"x")}}, 422, "invalid_query", "`file`"),
         (
             {"files": {"file": ("a.txt", b"Un texte.")}, "data": {"colour": "red"}},
