@@ -220,6 +220,8 @@ def read_pdf(data: bytes, max_pages: int, ocr: PageReader | None) -> PdfText:
     if not data.startswith(b"%PDF-"):
         start = data[:8].decode("latin-1").encode("unicode_escape").decode()
         raise PdfError(f"not a PDF file (it starts with {start!r}, not '%PDF-')")
+    import pypdfium2 as pdfium
+
     with _PDFIUM:
         pdf = _open(data)
     try:
@@ -234,7 +236,11 @@ def read_pdf(data: bytes, max_pages: int, ocr: PageReader | None) -> PdfText:
         ocr_pages = 0
         for number in range(count):
             with _PDFIUM:
-                lines, image, height = _page(pdf, number, ocr is not None)
+                try:
+                    lines, image, height = _page(pdf, number, ocr is not None)
+                except pdfium.PdfiumError as exc:  # a page the document names but cannot give
+                    reason = f"page {number + 1}: {exc}"
+                    raise PdfError(f"a damaged PDF ({reason}); export it again") from exc
             if image is not None and ocr is not None:  # read outside the lock: seconds a page
                 lines = ocr(image, height)
                 ocr_pages += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
@@ -37,7 +38,7 @@ def _check_archive(data: bytes, max_unpacked: int) -> bytes | None:
     to be a Word document that unpacks to at most `max_unpacked` bytes."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError) as exc:
         start = data[:8].decode("latin-1").encode("unicode_escape").decode()
         raise WordError(
             f"not a Word .docx file (not a zip archive: it starts with {start!r}); a .doc file "
@@ -53,7 +54,13 @@ def _check_archive(data: bytes, max_unpacked: int) -> bytes | None:
                 f"a .docx that unpacks to {unpacked:,} bytes, more than the {max_unpacked:,} "
                 "allowed (RAG_MAX_UNPACKED_BYTES)"
             )
-        return archive.read(_CORE) if _CORE in names else None
+        try:
+            return archive.read(_CORE) if _CORE in names else None
+        # zipfile's own errors, and NotImplementedError for a header it cannot read (a
+        # "version 24.5" or flag bit that a damaged file claims)
+        except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError,
+                NotImplementedError) as exc:  # fmt: skip
+            raise WordError(f"a damaged .docx file ({_CORE}: {exc})") from exc
 
 
 def _core_properties(xml: bytes | None) -> tuple[str | None, str | None]:
