@@ -335,3 +335,38 @@ def test_a_pdf_result_and_its_document_view_show_the_page(
         assert page.script_errors == []  # type: ignore[attr-defined]
     finally:
         stop(proc)
+
+
+@pytest.mark.parametrize(
+    ("locale", "says"),
+    [("en-US", "There is no article “nope” in the index"),
+     ("fr-FR", "L’index n’a pas d’article « nope »")],
+)  # fmt: skip
+def test_the_view_of_an_unknown_document_says_so_in_the_pages_words(
+    browser: Browser, server: str, locale: str, says: str
+) -> None:
+    page = open_page(browser, server + "/documents/nope/view?start=0&end=5", locale=locale)
+    expect(page.locator("#status")).to_contain_text(says)
+    assert "refused" not in page.locator("#status").inner_text()
+    assert page.script_errors == []  # type: ignore[attr-defined]
+
+
+_MODE_FITS = """() => {
+  const select = document.getElementById("mode");
+  const pen = document.createElement("canvas").getContext("2d");
+  pen.font = getComputedStyle(select).font;
+  const widest = Math.max(...[...select.options].map((o) => pen.measureText(o.textContent).width));
+  return [widest, select.clientWidth];
+}"""
+
+
+@pytest.mark.parametrize("locale", ["fr-FR", "en-US"])
+def test_every_mode_fits_its_select_on_a_desktop_and_a_phone(
+    browser: Browser, server: str, locale: str
+) -> None:
+    for viewport in (DESKTOP, PHONE):
+        page = open_page(browser, server, locale=locale, viewport=viewport)
+        expect(page.locator("#mode option").first).not_to_be_empty()
+        widest, width = page.evaluate(_MODE_FITS)
+        # Room for the select's arrow and padding beside the text (it was cut, "Hybride (recomma").
+        assert widest + 32 <= width, (locale, viewport, widest, width)

@@ -42,6 +42,8 @@ const WORDS = {
     passageMarked: "The passage is marked in the text below.",
     undated: "no date",
     page: (n) => `page ${n}`,
+    noSuchDocument: (id) =>
+      `There is no article “${id}” in the index: it may have been removed. Go back to the search.`,
   },
   fr: {
     skip: "Aller aux résultats",
@@ -82,6 +84,8 @@ const WORDS = {
     passageMarked: "Le passage est surligné dans le texte ci-dessous.",
     undated: "sans date",
     page: (n) => `page ${n}`,
+    noSuchDocument: (id) =>
+      `L’index n’a pas d’article « ${id} » : il a peut-être été retiré. Revenez à la recherche.`,
   },
 };
 

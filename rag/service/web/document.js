@@ -15,7 +15,9 @@ function offset(name) {
 function render() {
   const article = document.getElementById("article");
   if (problem) {
-    setStatus(problemText(problem), "error");
+    // An unknown id is not a refused question: say so in the page's words.
+    const text = problem.status === 404 ? t("noSuchDocument", docId) : problemText(problem);
+    setStatus(text, "error");
     article.hidden = true;
     return;
   }
