@@ -32,7 +32,8 @@ const WORDS = {
       `The articles probably do not answer this question: these ${n} passages are the closest, found in ${ms} ms.`,
     refused: "The question was refused: ",
     emptyQuestion: "Type a question first.",
-    longQuestion: "The question is too long.",
+    longQuestion: (max) =>
+      max ? `The question is too long: ${max} characters at most.` : "The question is too long.",
     failed: "The server failed to answer: ",
     unreachable: "The server cannot be reached. Check that it is running, then try again.",
     rank: "Result",
@@ -74,7 +75,8 @@ const WORDS = {
       `Les articles ne répondent sans doute pas à cette question : voici les ${n} passages les plus proches, trouvés en ${ms} ms.`,
     refused: "La question a été refusée : ",
     emptyQuestion: "Saisissez d'abord une question.",
-    longQuestion: "La question est trop longue.",
+    longQuestion: (max) =>
+      max ? `La question est trop longue : ${max} caractères au plus.` : "La question est trop longue.",
     failed: "Le serveur n'a pas pu répondre : ",
     unreachable: "Le serveur est injoignable. Vérifiez qu'il tourne, puis réessayez.",
     rank: "Résultat",

@@ -82,7 +82,8 @@ function searchProblemText(error) {
   if (error.status === 422 && !question.trim()) return t("emptyQuestion");
   const fields = (error.body && error.body.errors) || [];
   const tooLong = fields.find((e) => e.loc.at(-1) === "q" && e.type === "string_too_long");
-  if (tooLong) return `${t("longQuestion")} (${tooLong.msg})`;
+  // The limit, from the server's message ("at most 1000 characters"), in the page's words.
+  if (tooLong) return t("longQuestion", (tooLong.msg.match(/\d+/) || [])[0]);
   return problemText(error);
 }
 
