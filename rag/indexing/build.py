@@ -55,7 +55,7 @@ from rag.indexing.prepare import (
     read_checked,
 )
 from rag.indexing.progress import ProgressCallback
-from rag.ingest.corpus import document_fingerprint
+from rag.ingest.corpus import CorpusReading, document_fingerprint
 from rag.ingest.formats import Document, Skipped
 
 log = logging.getLogger(__name__)
@@ -175,11 +175,14 @@ def build_index(
     index_dir: Path | None = None,
     progress: ProgressCallback | None = None,
     strict: bool = False,
+    reading: CorpusReading | None = None,
 ) -> BuildReport:
     """Read the corpus and write the index of every readable document; the report lists what
     was skipped. With `strict`, any skipped file or line is an error and nothing is written.
-    Settings give the folders unless passed."""
-    reading = read_checked(corpus_dir or settings.corpus_dir, strict, settings)
+    Settings give the folders unless passed; `reading` is the corpus already read (so that a
+    caller that has read it, OCR and all, does not have it read twice)."""
+    if reading is None:
+        reading = read_checked(corpus_dir or settings.corpus_dir, strict, settings)
     embedder = make_embedder(settings.embedder or DEFAULT_EMBEDDER, settings)
     index_dir = index_dir or settings.index_dir
     with embedding(embedder, settings) as embedder:

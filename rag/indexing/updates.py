@@ -238,7 +238,7 @@ def index_corpus(
     reading = read_checked(settings.corpus_dir, strict, settings)
     reason = "--rebuild" if rebuild else _rebuild_reason(index_dir, settings)
     if reason is not None or not (index_dir / MANIFEST).exists():
-        build = build_index(settings, progress=progress, strict=strict)
+        build = build_index(settings, progress=progress, strict=strict, reading=reading)
         return CorpusUpdate(build, None, reason, [], reading.skipped, reading.decoded)
     origins = origins_of(reading)
     corpus = settings.corpus_dir.resolve()

@@ -1,7 +1,7 @@
 """Loading a corpus folder into documents: one per `.txt`, `.md`, `.html`, `.pdf` or `.docx`
-file, one per line
-of a `.jsonl` file (each file read by `rag.ingest.formats`). An optional `metadata.json` (id ->
-title, date, url) overrides what was guessed. The fingerprints say when a document changed.
+file, one per line of a `.jsonl` file (each file read by `rag.ingest.formats`). An optional
+`metadata.json` (id -> title, date, url) overrides what was guessed. The fingerprints say
+when a document changed.
 
 A bad file does not stop the others: a file (or `.jsonl` line) that cannot be read, is binary,
 has no text, or repeats an id is skipped, and `read_corpus` says which and why. A file that is

@@ -62,14 +62,19 @@ class Unusable(Exception):
     """This file or record cannot be a document; the message says why."""
 
 
+def _default(name: str) -> Any:
+    return Settings.model_fields[name].default
+
+
 @dataclass(frozen=True)
 class FormatLimits:
-    """What a PDF or Word file may be, and whether scanned pages are read (see Settings)."""
+    """What a PDF or Word file may be, and whether scanned pages are read: the settings of
+    these names, their defaults Settings' own."""
 
-    max_pdf_pages: int = 2_000
-    max_unpacked_bytes: int = 200_000_000
-    ocr: bool = False
-    ocr_languages: str = "fra+eng"
+    max_pdf_pages: int = _default("max_pdf_pages")
+    max_unpacked_bytes: int = _default("max_unpacked_bytes")
+    ocr: bool = _default("ocr")
+    ocr_languages: str = _default("ocr_languages")
 
     @classmethod
     def of(cls, settings: Settings) -> FormatLimits:

@@ -64,7 +64,6 @@ class PdfText:
     date: str | None
     # continued[n]: page n's first line goes on with the paragraph of page n - 1's last.
     continued: list[bool]
-    ocr_pages: int = 0
 
 
 @dataclass(frozen=True)
@@ -233,7 +232,6 @@ def read_pdf(data: bytes, max_pages: int, ocr: PageReader | None) -> PdfText:
                 "(RAG_MAX_PDF_PAGES); split it or raise the limit"
             )
         pages: list[list[Line]] = []
-        ocr_pages = 0
         for number in range(count):
             with _PDFIUM:
                 try:
@@ -243,7 +241,6 @@ def read_pdf(data: bytes, max_pages: int, ocr: PageReader | None) -> PdfText:
                     raise PdfError(f"a damaged PDF ({reason}); export it again") from exc
             if image is not None and ocr is not None:  # read outside the lock: seconds a page
                 lines = ocr(image, height)
-                ocr_pages += 1
             pages.append(lines)
         with _PDFIUM:
             meta = pdf.get_metadata_dict()
@@ -270,4 +267,4 @@ def read_pdf(data: bytes, max_pages: int, ocr: PageReader | None) -> PdfText:
         )
     title = meta.get("Title", "").strip() or None
     date = _metadata_date(meta.get("CreationDate", "") or meta.get("ModDate", ""))
-    return PdfText(texts, title, date, continued, ocr_pages)
+    return PdfText(texts, title, date, continued)
