@@ -20,12 +20,11 @@ import asyncio
 import os
 import re
 import statistics
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+
+from serving import Served
 
 QUESTIONS = [
     "Qui est le maire de Hangzhou ?",
@@ -104,20 +103,13 @@ async def load(host: str, port: int, mode: str, concurrency: int, seconds: float
     return latencies
 
 
-def start_server(
-    index_dir: Path, workers: int, **env_vars: str
-) -> tuple[subprocess.Popen[str], str, int]:
-    cmd = [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--index", str(index_dir)]
-    cmd += ["--workers", str(workers)]
-    env = {**os.environ, "RAG_LOG_REQUESTS": "false", **env_vars}
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        m = re.search(r"running on http://([\d.]+):(\d+)", line, re.I)
-        if m:
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
-            return proc, m.group(1), int(m.group(2))
-    raise RuntimeError("the server did not start")
+def start_server(index_dir: Path, workers: int, **env: str) -> tuple[Served, str, int]:
+    """`rag serve` of `index_dir`, ready (see `serving`), with its host and port; requests are
+    not logged, so that the log costs the benchmark nothing."""
+    served = Served(index_dir, workers=workers, env={"RAG_LOG_REQUESTS": "false", **env})
+    address = urlsplit(served.url)
+    assert address.hostname and address.port
+    return served, address.hostname, address.port
 
 
 def metrics_cost_interleaved(index_dir: Path, mode: str, requests: int = 3000) -> None:
@@ -131,7 +123,7 @@ def metrics_cost_interleaved(index_dir: Path, mode: str, requests: int = 3000) -
     import httpx
 
     from rag.config import Settings
-    from rag.service.app import create_app
+    from rag.service.app import create_app, wait_until_loaded
 
     paths = [f"/search?q={quote(q)}&k=5&mode={mode}" for q in QUESTIONS]
 
@@ -143,6 +135,7 @@ def metrics_cost_interleaved(index_dir: Path, mode: str, requests: int = 3000) -
                 settings = Settings(index_dir=index_dir, metrics=on, log_requests=False)
                 app = create_app(settings)
                 await stack.enter_async_context(app.router.lifespan_context(app))
+                await wait_until_loaded(app)
                 transport = httpx.ASGITransport(app=app)
                 clients[on] = await stack.enter_async_context(
                     httpx.AsyncClient(transport=transport, base_url="http://bench")
@@ -169,14 +162,13 @@ def metrics_cost(index_dir: Path, mode: str, seconds: float, rounds: int = 3) ->
     p50s: dict[str, list[float]] = {"false": [], "true": []}
     for _ in range(rounds):
         for metrics in ("false", "true"):
-            proc, host, port = start_server(index_dir, 1, RAG_METRICS=metrics)
+            served, host, port = start_server(index_dir, 1, RAG_METRICS=metrics)
             try:
                 asyncio.run(load(host, port, mode, 1, 2.0))  # warm-up
                 lat = asyncio.run(load(host, port, mode, 1, seconds))
                 p50s[metrics].append(percentile(lat, 0.5) * 1000)
             finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+                served.close()
     off, on = statistics.median(p50s["false"]), statistics.median(p50s["true"])
     print(
         "p50 per round, ms: off "
@@ -211,7 +203,7 @@ def main() -> None:
     print(f"in process ({args.mode}): p50 {wall_ms:.2f} ms, CPU {cpu_ms:.2f} ms/query")
     print(f"capacity: {cores} cores / {cpu_ms:.2f} ms = {capacity:.0f} queries/s")
 
-    proc, host, port = start_server(args.index, args.workers)
+    served, host, port = start_server(args.index, args.workers)
     try:
         asyncio.run(load(host, port, args.mode, 4, 2.0))  # warm-up
         print(f"{'conc.':>5} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'vs capacity':>12}")
@@ -226,8 +218,7 @@ def main() -> None:
                 overhead = percentile(lat, 0.5) * 1000 - wall_ms
                 print(f"      HTTP overhead at p50: {overhead:+.2f} ms over in-process search")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        served.close()
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         index_dir = Path(tmp) / "index"
         shutil.copytree(args.index, index_dir)
-        proc, host, port = start_server(index_dir, args.workers, RAG_ALLOW_WRITES="true")
+        served, host, port = start_server(index_dir, args.workers, RAG_ALLOW_WRITES="true")
         url = f"http://{host}:{port}"
         try:
             httpx.get(f"{url}/search", params={"q": "maire"}, timeout=120)  # load the models
@@ -116,8 +116,7 @@ def main() -> None:
             for thread in load:
                 thread.join()
         finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+            served.close()
     figures = {
         "date": datetime.date.today().isoformat(),
         "seconds": args.seconds,

@@ -43,18 +43,14 @@ passages and threads.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import multiprocessing
-import os
 import random
 import re
 import resource
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -66,6 +62,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from serving import Served  # noqa: E402
 
 from rag.config import Settings  # noqa: E402
 from rag.embedders import Embedder, make_embedder  # noqa: E402
@@ -451,25 +449,11 @@ def over_http(size: int, index_dir: Path, args: argparse.Namespace) -> dict:
     """`rag serve --workers 2` on the index: hybrid latency with embedding, workers' memory."""
     import httpx
 
-    port = 8700 + os.getpid() % 200
-    env = {**os.environ, "RAG_LOG_REQUESTS": "false", "RAG_EMBED_THREADS": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir), "--port",
-         str(port), "--workers", "2"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    env = {"RAG_LOG_REQUESTS": "false", "RAG_EMBED_THREADS": "1"}
+    served = Served(index_dir, workers=2, env=env, timeout=600)
+    url = served.url
     try:
-        workers: set[int] = set()
-        deadline = time.monotonic() + 600
-        while len(workers) < 2 and time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError), httpx.Client() as fresh:
-                r = fresh.get(f"{url}/ready", timeout=5)
-                if r.status_code == 200:
-                    workers.add(r.json()["worker"])
-                    continue
-            time.sleep(1)
+        workers = served.workers()
         _, questions = load_squad(PIAF)
         times = []
         for q in questions[: args.http_queries]:
@@ -480,8 +464,7 @@ def over_http(size: int, index_dir: Path, args: argparse.Namespace) -> dict:
         memories = {str(pid): memory(pid) for pid in sorted(workers)}
         return {"hybrid": percentiles(times), "workers": memories}
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        served.close()
 
 
 def throughput(size: int, index_dir: Path, args: argparse.Namespace) -> dict:

@@ -24,15 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -40,6 +35,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from serving import Served  # noqa: E402
 
 import rag.indexing.updates  # noqa: E402
 from rag.config import Settings  # noqa: E402
@@ -170,28 +167,9 @@ def http_lag(index_dir: Path, embedder: str, rounds: int, pool: list[str], rng: 
     """`rag serve --workers 2 --allow-writes` on the index: for each POST /documents, the time
     from its answer until both workers' /ready give its generation (fresh connections, which
     the kernel hands to either worker)."""
-    env = {**os.environ, "RAG_EMBEDDER": embedder}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", "2",
-         "--allow-writes", "--index", str(index_dir)],
-        stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    url = None
-    for line in proc.stderr:
-        found = re.search(r"rag running on (http://[\d.]+:\d+)", line)
-        if found:
-            url = found.group(1)
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
-            break
-    assert url, "the server did not start"
+    served = Served(index_dir, "--allow-writes", env={"RAG_EMBEDDER": embedder})
+    url = served.url
     try:
-        while True:  # both workers loaded
-            try:
-                if len({httpx.get(url + "/ready").json()["worker"] for _ in range(8)}) == 2:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         lags, acks = [], []
         for n in range(rounds):
             doc = article(f"http-{n}", pool, rng)
@@ -206,8 +184,7 @@ def http_lag(index_dir: Path, embedder: str, rounds: int, pool: list[str], rng: 
             lags.append(time.perf_counter() - acked)
             acks.append(acked - started)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        served.close()
     lags.sort()
     result = {
         "write_p50": statistics.median(acks),

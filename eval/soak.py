@@ -98,16 +98,15 @@ def main() -> None:
     args = parser.parse_args()
     seconds, concurrency = min(args.seconds, 3600.0), min(args.concurrency, 256)
 
-    proc, host, port = start_server(args.index, workers=2)
+    served, host, port = start_server(args.index, workers=2)
     url = f"http://{host}:{port}"
     try:
         asyncio.run(soak(url, 3.0, 4, 10_000))  # warm-up
-        before = worker_rss(proc.pid)
+        before = worker_rss(served.proc.pid)
         latencies, errors, took = asyncio.run(soak(url, seconds, concurrency, args.max_requests))
-        after = worker_rss(proc.pid)
+        after = worker_rss(served.proc.pid)
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        code = served.close()
     sent = len(latencies) + sum(v for k, v in errors.items() if "expected" not in k)
     print(
         f"{sent} requests in {took:.0f} s at concurrency {concurrency}: "
@@ -120,7 +119,7 @@ def main() -> None:
     print(f"errors: {sum(errors.values())}" + "".join(f"\n  {n} × {e}" for e, n in errors.items()))
     for pid in sorted(before):
         print(f"worker {pid}: RSS {before[pid]} MB at start, {after.get(pid, 0)} MB at the end")
-    print(f"server exit code after SIGTERM: {proc.returncode}")
+    print(f"server exit code after SIGTERM: {code}")
 
 
 if __name__ == "__main__":

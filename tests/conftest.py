@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +30,10 @@ os.environ.setdefault("RAG_EMBEDDER", "use-m3")
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 HANGZHOU = "002_4fe2696a3ac29a64"
+
+# The benchmarks' helpers, `serving.Served` first: the one way a test starts `rag serve`.
+sys.path.insert(0, str(ROOT / "eval"))
+from serving import Served  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -124,46 +127,25 @@ def corpus_copy(tmp_path: Path) -> Path:
     return target
 
 
-def start_server(index_dir: Path, corpus_dir: Path, **env: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", "2",
-         "--index", str(index_dir), "--corpus", str(corpus_dir)],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        env={**os.environ, **env},
-    )  # fmt: skip
-    assert proc.stderr is not None
-    log = []
-    for line in proc.stderr:
-        log.append(line)
-        m = re.search(r"rag running on (http://127\.0\.0\.1:\d+)", line)
-        if m:
-            # Keep draining the log so the server never blocks on a full pipe.
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
-            return proc, m.group(1)
-    proc.wait()
-    proc.stderr.close()
-    raise AssertionError("server did not start:\n" + "".join(log))
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    proc.wait(timeout=30)
-    if proc.stderr:
-        proc.stderr.close()
-
-
 @pytest.fixture(scope="session")
 def server(built_index_dir: Path) -> Iterator[str]:
     """A real `rag serve` of the default index on a free loopback port, for the whole session."""
-    proc, url = start_server(built_index_dir, CORPUS)
-    yield url
-    stop(proc)
+    with Served(built_index_dir, corpus_dir=CORPUS) as served:
+        yield served.url
+
+
+def _ready(url: str, key: str | None) -> bool:
+    import httpx
+
+    headers = {"X-API-Key": key} if key else {}
+    return httpx.get(url + "/ready", headers=headers, timeout=10).status_code == 200
 
 
 @contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
+def serve_in_thread(app: Any, ready: bool = True) -> Iterator[str]:
     """`app` served by a real uvicorn on a free loopback port, in a thread of the test process
-    (so that a test can add routes, or read the server's log with caplog)."""
+    (so that a test can add routes, or read the server's log with caplog). Given once /ready
+    answers 200, or at once, while the index loads, without `ready`."""
     import socket
     import time
 
@@ -174,12 +156,14 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     deadline = time.monotonic() + 120
-    while not server.started:
+    # Ready as for `Served`: /ready answers 200 (the app loads its index in the background).
+    while not server.started or (ready and not _ready(url, getattr(app.state, "api_key", None))):
         assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=30)

@@ -4,12 +4,11 @@ import os
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CORPUS, ROOT
+from conftest import CORPUS, ROOT, Served
 
 pytestmark = pytest.mark.slow
 
@@ -51,21 +50,7 @@ def free_port() -> int:
 
 def test_rag_serve_listens_on_rag_port(built_index_dir: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--workers", "1",
-         "--index", str(built_index_dir), "--corpus", str(CORPUS)],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        env={**os.environ, "RAG_PORT": str(port)},
-    )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if "rag running on" in line:
-                assert f":{port} " in line
-                break
-        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=30).status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if proc.stderr:
-            proc.stderr.close()
+    env = {"RAG_PORT": str(port)}
+    with Served(built_index_dir, corpus_dir=CORPUS, workers=1, port=None, env=env) as served:
+        assert served.url == f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{served.url}/health", timeout=30).status_code == 200

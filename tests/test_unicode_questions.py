@@ -14,11 +14,12 @@ import json
 import struct
 import sys
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CORPUS, rag_cli, start_server, stop
+from conftest import CORPUS, Served, rag_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -108,19 +109,18 @@ def test_rag_search_takes_expanding_questions_in_every_mode(e5_index_dir: Path) 
 
 
 @pytest.fixture(scope="module")
-def e5_server(e5_index_dir: Path) -> object:
-    proc, url = start_server(e5_index_dir, CORPUS, RAG_EMBEDDER="e5-small")
-    yield proc, url
-    stop(proc)
+def e5_server(e5_index_dir: Path) -> Iterator[Served]:
+    with Served(e5_index_dir, corpus_dir=CORPUS, env={"RAG_EMBEDDER": "e5-small"}) as served:
+        yield served
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(question=QUESTIONS, mode=st.sampled_from(["dense", "bm25", "hybrid"]))
 def test_http_answers_every_question_without_dropping_the_connection(
-    e5_server: tuple, question: str, mode: str
+    e5_server: Served, question: str, mode: str
 ) -> None:
-    proc, url = e5_server
+    url = e5_server.url
     with httpx.Client(base_url=url, timeout=60) as client:
         got = client.get("/search", params={"q": question, "mode": mode})
         posted = client.post("/search", json={"query": question, "mode": mode})
@@ -128,13 +128,13 @@ def test_http_answers_every_question_without_dropping_the_connection(
         assert answer.status_code in (200, 422), answer.text
         if answer.status_code == 422:
             assert answer.json()["error"] in ("invalid_query", "invalid_request")
-    assert proc.poll() is None
+    assert e5_server.proc.poll() is None
 
 
-async def test_mcp_answers_expanding_questions(e5_server: tuple) -> None:
+async def test_mcp_answers_expanding_questions(e5_server: Served) -> None:
     from mcp import Client
 
-    proc, url = e5_server
+    url = e5_server.url
     async with Client(f"{url}/mcp/") as client:
         for question in (WORST * 10, WORST * 55, "ﬁ" * 500 + " ?", WORST * 1000):
             result = await client.call_tool("search", {"question": question})
@@ -146,4 +146,4 @@ async def test_mcp_answers_expanding_questions(e5_server: tuple) -> None:
                 )
     with httpx.Client(base_url=url, timeout=30) as client:
         assert client.get("/health").status_code == 200
-    assert proc.poll() is None
+    assert e5_server.proc.poll() is None

@@ -2,9 +2,12 @@
 
 `create_app` assembles the routers (`rag.service.routes`), the error handlers
 (`rag.service.problems`), the API-key check (`rag.service.dependencies`) and the MCP mount. The
-index is loaded (or built, when missing) in the app's lifespan, never at import.
+index is loaded (or built, when missing) when the app starts, never at import, and in the
+background: until it is there, every route that needs it answers 503 at once.
 """
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -15,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from rag.config import Settings
+from rag.errors import RagError
 from rag.index.live import LiveIndex
 from rag.indexing.build import open_or_build_index
 from rag.indexing.progress import ProgressLog
@@ -34,39 +38,98 @@ log = logging.getLogger("rag.service.app")
 
 
 def _lifespan(
-    settings: Settings, mcp_mount: MCPMount
+    settings: Settings,
+    mcp_mount: MCPMount,
+    on_loaded: Callable[[], None] | None,
+    on_failed: Callable[[BaseException], None] | None,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start loading the index and return at once, so that the server answers while it loads:
+    503 `unavailable` (and `/ready` says so) until the index is there, never a request left
+    waiting. `on_loaded` is called once it is; `on_failed` with what stopped the load."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        progress = ProgressLog(lambda line: log.info("building the index: %s", line))
-        index = await run_in_threadpool(open_or_build_index, settings, progress)
-        # Load the model weights and the language detector now, not in the first request.
-        await run_in_threadpool(search, index, EXAMPLES["fr"]["query"], 1)
-        live = LiveIndex(
-            index,
-            settings,
-            on_change=lambda new: metrics.observe_index(new.manifest, __version__),
-        )
-        mcp = create_mcp_server(lambda: live.current)
-        # Stateless JSON: any worker process can answer any MCP request.
-        mcp_mount.app = mcp.streamable_http_app(
-            streamable_http_path="/", stateless_http=True, json_response=True
-        )
-        app.state.index = live
-        metrics.observe_index(index.manifest, __version__)
-        log.info("index loaded from %s (generation %d)", settings.index_dir, index.generation)
-        live.start()
+        stopping = asyncio.Event()
+        task = asyncio.create_task(_load_and_keep(app, settings, mcp_mount, stopping, on_loaded))
+
+        def settled(done: asyncio.Task[None]) -> None:
+            if not done.cancelled() and done.exception() is not None and on_failed:
+                on_failed(done.exception())  # type: ignore[arg-type]
+
+        task.add_done_callback(settled)
+        app.state.loading = task
         try:
-            async with mcp.session_manager.run():
-                yield
+            yield
         finally:
-            live.stop()
-            app.state.index = None
+            stopping.set()
+            if app.state.index is None:  # stopped while loading: do not wait for the load
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     return lifespan
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+async def _load_and_keep(
+    app: FastAPI,
+    settings: Settings,
+    mcp_mount: MCPMount,
+    stopping: asyncio.Event,
+    on_loaded: Callable[[], None] | None,
+) -> None:
+    """Load (or build, when missing) the index, serve it until `stopping`, then let it go."""
+    try:
+        progress = ProgressLog(lambda line: log.info("building the index: %s", line))
+        index = await run_in_threadpool(open_or_build_index, settings, progress)
+        # Load the model weights and the language detector now, not in the first request.
+        await run_in_threadpool(search, index, EXAMPLES["fr"]["query"], 1)
+    except RagError as exc:
+        log.error("the index cannot be served: %s", exc)
+        raise
+    except Exception:
+        log.exception("the index cannot be served")
+        raise
+    live = LiveIndex(
+        index, settings, on_change=lambda new: metrics.observe_index(new.manifest, __version__)
+    )
+    mcp = create_mcp_server(lambda: live.current)
+    # Stateless JSON: any worker process can answer any MCP request.
+    mcp_app = mcp.streamable_http_app(
+        streamable_http_path="/", stateless_http=True, json_response=True
+    )
+    live.start()
+    try:
+        async with mcp.session_manager.run():  # MCP answers only from inside this
+            mcp_mount.app = mcp_app
+            app.state.index = live
+            metrics.observe_index(index.manifest, __version__)
+            log.info("index loaded from %s (generation %d)", settings.index_dir, index.generation)
+            if on_loaded:
+                on_loaded()
+            await stopping.wait()
+    finally:
+        mcp_mount.app = None
+        app.state.index = None
+        live.stop()
+
+
+async def wait_until_loaded(app: FastAPI) -> None:
+    """Return once the app's index is loaded (its lifespan must be running); raise what stopped
+    the load, if anything did. For a caller that runs the app in process."""
+    while app.state.index is None:
+        if app.state.loading.done():
+            app.state.loading.result()  # raises what stopped it
+            raise RuntimeError("the app stopped before its index was loaded")
+        await asyncio.sleep(0.02)
+
+
+def create_app(
+    settings: Settings | None = None,
+    on_loaded: Callable[[], None] | None = None,
+    on_failed: Callable[[BaseException], None] | None = None,
+) -> FastAPI:
+    """The app of `settings`. Its lifespan loads the index in the background (see `_lifespan`):
+    `on_loaded` is called once it answers searches, `on_failed` if the load fails."""
     settings = settings or Settings()
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     mcp_mount = MCPMount(api_key)
@@ -76,7 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Questions in French or English over news articles, answered with passages "
         "and their sources.",
-        lifespan=_lifespan(settings, mcp_mount),
+        lifespan=_lifespan(settings, mcp_mount, on_loaded, on_failed),
     )
     app.state.api_key = api_key
     app.state.settings = settings

@@ -1,5 +1,6 @@
 """What routes depend on: the loaded index, and the API key when one is set."""
 
+import asyncio
 import secrets
 from typing import Annotated
 
@@ -7,7 +8,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 
-from rag.errors import WritesDisabledError
+from rag.errors import RagError, WritesDisabledError
 from rag.index.live import LiveIndex
 from rag.index.loading import Index
 from rag.service.problems import UNAVAILABLE
@@ -34,10 +35,17 @@ def presented_key(headers: Headers) -> str | None:
 
 
 def live_index(request: Request) -> LiveIndex:
-    """The index the lifespan loaded, kept at its latest generation; 503 until it is there."""
+    """The index the app loaded, kept at its latest generation; 503 until it is there, with
+    the reason when it cannot be loaded."""
     live: LiveIndex | None = getattr(request.app.state, "index", None)
     if live is None:
-        raise HTTPException(503, UNAVAILABLE)
+        loading: asyncio.Task[None] | None = getattr(request.app.state, "loading", None)
+        if loading is None or not loading.done() or loading.cancelled():
+            raise HTTPException(503, UNAVAILABLE, headers={"Retry-After": "1"})
+        exc = loading.exception()
+        if isinstance(exc, RagError):
+            raise HTTPException(503, f"the index cannot be served: {exc}")
+        raise HTTPException(503, "the index cannot be served; the server's log says why")
     return live
 
 

@@ -96,6 +96,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         404: "not_found",
         405: "method_not_allowed",
         415: "unsupported_media_type",
+        503: "unavailable",
     }
     detail = str(exc.detail)
     headers = dict(exc.headers or {})

@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -46,8 +47,7 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    sock.bind((host, port))  # listening only once the index is there: see `_serve`
     sock.set_inheritable(True)
     return sock
 
@@ -69,6 +69,9 @@ def _exit_with_master(master: int) -> None:
 def _run_worker(
     settings: Settings, sock: socket.socket, on_started: Callable[[], None] | None = None
 ) -> None:
+    """Serve `settings`' index on `sock` until SIGTERM or SIGINT. The worker answers at once,
+    503 while its index loads; `on_started` is called once it answers searches. A load that
+    fails ends the worker with exit code 3."""
     # uvicorn handles SIGTERM and SIGINT while it serves: it stops accepting, gives requests in
     # flight 5 s to finish, then raises the signal again for the handler it found. By then
     # there is nothing left to stop, so that handler is a no-op, not a KeyboardInterrupt.
@@ -76,8 +79,15 @@ def _run_worker(
         signal.signal(signum, _ignore_signal)
     from rag.service.app import create_app  # after PROMETHEUS_MULTIPROC_DIR is set
 
+    loaded = threading.Event()
+    failed: list[BaseException] = []
+
+    def stop_serving(exc: BaseException) -> None:
+        failed.append(exc)
+        server.should_exit = True
+
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, on_loaded=loaded.set, on_failed=stop_serving),
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=5,
@@ -85,16 +95,21 @@ def _run_worker(
     )
     server = uvicorn.Server(config)
     if on_started is not None:
-        threading.Thread(target=_tell_when_started, args=(server, on_started), daemon=True).start()
-    server.run(sockets=[sock])  # exits 3 when the app cannot start
+        threading.Thread(
+            target=_tell_when_started, args=(server, loaded, on_started), daemon=True
+        ).start()
+    server.run(sockets=[sock])
+    if failed:
+        sys.exit(3)
 
 
-def _tell_when_started(server: uvicorn.Server, on_started: Callable[[], None]) -> None:
-    """Call `on_started` once the server answers: its app has loaded the index (the lifespan
-    runs before uvicorn accepts a connection)."""
-    while not server.started and not server.should_exit:
+def _tell_when_started(
+    server: uvicorn.Server, loaded: threading.Event, on_started: Callable[[], None]
+) -> None:
+    """Call `on_started` once the server accepts connections and its index is loaded."""
+    while not (server.started and loaded.is_set()) and not server.should_exit:
         time.sleep(0.05)
-    if server.started:
+    if server.started and loaded.is_set() and not server.should_exit:
         on_started()
 
 
@@ -163,11 +178,16 @@ class _Supervisor:
         if not worker.serving and worker.ready.is_set():
             worker.serving = True
             self._failed_starts = 0
-            if not self._announced:
-                self._announced = True
-                log.info("rag running on %s (%d workers)", self._url, len(self._workers))
-            elif worker.replaces is not None:
+            if self._announced and worker.replaces is not None:
                 log.info("worker %d serving, in place of %d", worker.process.pid, worker.replaces)
+        if not self._announced and self._all_loaded():
+            self._announced = True
+            log.info(
+                "rag running on %s (%d workers); the API at %s/docs",
+                self._url,
+                len(self._workers),
+                self._url,
+            )
         if worker.process.is_alive() or self._stopping:
             return
         if slot not in self._restart_at:
@@ -186,6 +206,11 @@ class _Supervisor:
         if time.monotonic() >= self._restart_at[slot] and not self._cannot_serve():
             del self._restart_at[slot]
             self._workers[slot] = self._start(replaces=worker.process.pid)
+
+    def _all_loaded(self) -> bool:
+        """Some worker serves and none is still loading (one that died is not loading)."""
+        serving = [w.serving for w in self._workers if w.process.is_alive()]
+        return any(serving) and all(serving)
 
     def _cannot_serve(self) -> bool:
         return self._failed_starts >= self.MAX_FAILED_STARTS and not any(
@@ -221,14 +246,21 @@ def serve(settings: Settings, workers: int) -> None:
 def _serve(settings: Settings, workers: int) -> None:
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
-    # Build (or check) the index once, before forking, so that workers only load it.
+    # Build (or check) the index once, before forking, so that workers only load it. The port
+    # is taken but not listening meanwhile: a request is refused at once, not left to wait in
+    # the backlog; from `listen` on, workers answer, 503 until their index is loaded.
     open_or_build_index(
         settings, ProgressLog(lambda line: log.info("building the index: %s", line))
     )
+    sock.listen(2048)
     if workers == 1:
-        # Said once it answers, as with several workers, not while the index is still loading.
+        # Said once it answers searches, as with several workers, not while the index loads.
         url = f"http://{host}:{port}"
-        _run_worker(settings, sock, lambda: log.info("rag running on %s (1 worker)", url))
+        _run_worker(
+            settings,
+            sock,
+            lambda: log.info("rag running on %s (1 worker); the API at %s/docs", url, url),
+        )
         log.info("rag stopped")
         return
     supervisor = _Supervisor(settings, sock, workers, f"http://{host}:{port}")

@@ -5,7 +5,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, HANGZHOU, start_server, stop
+from conftest import CORPUS, HANGZHOU, Served
 
 from rag.clients.http import AsyncRagClient, RagClient, RequestRejected, ServiceUnreachable
 
@@ -76,12 +76,9 @@ def test_silent_server_times_out_instead_of_hanging() -> None:
 
 
 def test_api_key(built_index_dir: Path) -> None:
-    proc, url = start_server(built_index_dir, CORPUS, RAG_API_KEY="k3y")
-    try:
-        with RagClient(url) as anonymous, pytest.raises(RequestRejected) as refused:
+    with Served(built_index_dir, corpus_dir=CORPUS, env={"RAG_API_KEY": "k3y"}) as served:
+        with RagClient(served.url) as anonymous, pytest.raises(RequestRejected) as refused:
             anonymous.search("maire")
         assert refused.value.status == 401
-        with RagClient(url, api_key="k3y") as client:
+        with RagClient(served.url, api_key="k3y") as client:
             assert client.search("maire", k=1).results
-    finally:
-        stop(proc)

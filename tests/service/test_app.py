@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CORPUS, HANGZHOU, start_server, stop
+from conftest import CORPUS, HANGZHOU, Served
 
 from rag.index.loading import Index
 from rag.retrieval.search import search
@@ -221,7 +221,8 @@ def test_fifty_concurrent_requests_are_all_answered_correctly(server: str) -> No
 
 def test_api_key_is_required_everywhere_but_health_and_docs(built_index_dir: Path) -> None:
     """/health, the docs and the page shells stay public: they hold no data from the index."""
-    proc, url = start_server(built_index_dir, CORPUS, RAG_API_KEY=API_KEY)
+    served = Served(built_index_dir, corpus_dir=CORPUS, env={"RAG_API_KEY": API_KEY})
+    url = served.url
     try:
         with httpx.Client(base_url=url, timeout=60) as c:
             pages = ("/", f"/documents/{HANGZHOU}/view", "/static/search.js")
@@ -237,11 +238,14 @@ def test_api_key_is_required_everywhere_but_health_and_docs(built_index_dir: Pat
                 bearer = {"Authorization": f"Bearer {API_KEY}"}
                 assert c.get(path, headers=bearer).status_code == 200
     finally:
-        stop(proc)
+        served.close()
 
 
 def test_cors_origins_are_configurable(built_index_dir: Path) -> None:
-    proc, url = start_server(built_index_dir, CORPUS, RAG_CORS_ORIGINS='["https://front.example"]')
+    served = Served(
+        built_index_dir, corpus_dir=CORPUS, env={"RAG_CORS_ORIGINS": '["https://front.example"]'}
+    )
+    url = served.url
     try:
         with httpx.Client(base_url=url, timeout=60) as c:
             ok = c.get("/health", headers={"Origin": "https://front.example"})
@@ -249,19 +253,20 @@ def test_cors_origins_are_configurable(built_index_dir: Path) -> None:
             other = c.get("/health", headers={"Origin": "https://evil.example"})
             assert "access-control-allow-origin" not in other.headers
     finally:
-        stop(proc)
+        served.close()
 
 
 def test_serve_builds_the_index_when_missing(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
-    proc, url = start_server(tmp_path / "index", corpus)
+    served = Served(tmp_path / "index", corpus_dir=corpus)
+    url = served.url
     try:
         r = httpx.get(f"{url}/search", params={"q": "Who is the mayor of Hangzhou?"}, timeout=60)
         assert r.json()["results"][0]["doc_id"] == HANGZHOU
         assert (tmp_path / "index" / "manifest.json").exists()
     finally:
-        stop(proc)
+        served.close()
 
 
 def test_serve_with_a_missing_corpus_and_no_index_fails_clearly(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, ROOT, start_server, stop
+from conftest import CORPUS, ROOT, Served
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +36,9 @@ def test_the_api_keeps_its_contract_behind_a_key(built_index_dir: Path, tmp_path
     documents, so it gets a copy of the index."""
     index_dir = tmp_path / "index"
     shutil.copytree(built_index_dir, index_dir)
-    proc, url = start_server(index_dir, CORPUS, RAG_API_KEY="s3cret")
+    served = Served(index_dir, corpus_dir=CORPUS, env={"RAG_API_KEY": "s3cret"})
+    url = served.url
     try:
         schemathesis(url, "--header", "X-API-Key: s3cret")
     finally:
-        stop(proc)
+        served.close()

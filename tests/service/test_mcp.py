@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, HANGZHOU, start_server, stop
+from conftest import CORPUS, HANGZHOU, Served
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
@@ -54,7 +54,8 @@ async def test_mcp_over_streamable_http(server: str) -> None:
 async def test_mcp_over_http_needs_the_api_key(built_index_dir: Path) -> None:
     import httpx
 
-    proc, url = start_server(built_index_dir, CORPUS, RAG_API_KEY="k3y")
+    served = Served(built_index_dir, corpus_dir=CORPUS, env={"RAG_API_KEY": "k3y"})
+    url = served.url
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             refused = await http.post(f"{url}/mcp/", json={})
@@ -73,4 +74,4 @@ async def test_mcp_over_http_needs_the_api_key(built_index_dir: Path) -> None:
                 )  # fmt: skip
                 assert odd.status_code == 401, (path, odd.text)
     finally:
-        stop(proc)
+        served.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CORPUS, start_server, stop
+from conftest import CORPUS, Served
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,8 @@ def up(text: str) -> list[float]:
 
 
 def test_requests_of_both_workers_add_up(built_index_dir: Path) -> None:
-    proc, url = start_server(built_index_dir, CORPUS)
+    served = Served(built_index_dir, corpus_dir=CORPUS)
+    url = served.url
     try:
         # A worker is up once its index is loaded: wait for both (a worker still loading
         # shows 0), so that both can take requests.
@@ -56,7 +57,7 @@ def test_requests_of_both_workers_add_up(built_index_dir: Path) -> None:
         assert response.headers["content-type"].startswith("text/plain")
         found = samples(response.text)
     finally:
-        stop(proc)
+        served.close()
     assert up(response.text) == [1.0, 1.0]  # one series per worker: the scrape read both
     assert total(found, "rag_requests_total", route="/search", status="200") == 40
     assert total(found, "rag_requests_total", route="/documents/{doc_id}", status="404") == 1
@@ -72,16 +73,19 @@ def test_requests_of_both_workers_add_up(built_index_dir: Path) -> None:
 
 
 def test_metrics_need_the_key_unless_made_public(built_index_dir: Path) -> None:
-    proc, url = start_server(built_index_dir, CORPUS, RAG_API_KEY="k3y")
+    served = Served(built_index_dir, corpus_dir=CORPUS, env={"RAG_API_KEY": "k3y"})
+    url = served.url
     try:
         assert httpx.get(f"{url}/metrics", timeout=60).status_code == 401
         keyed = httpx.get(f"{url}/metrics", headers={"X-API-Key": "k3y"}, timeout=60)
         assert keyed.status_code == 200 and "rag_requests_total" in keyed.text
     finally:
-        stop(proc)
-    proc, url = start_server(built_index_dir, CORPUS, RAG_API_KEY="k3y", RAG_METRICS_PUBLIC="true")
+        served.close()
+    public = {"RAG_API_KEY": "k3y", "RAG_METRICS_PUBLIC": "true"}
+    served = Served(built_index_dir, corpus_dir=CORPUS, env=public)
+    url = served.url
     try:
         assert httpx.get(f"{url}/metrics", timeout=60).status_code == 200
         assert httpx.get(f"{url}/search?q=maire", timeout=60).status_code == 401
     finally:
-        stop(proc)
+        served.close()

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from conftest import CORPUS, HANGZHOU, OfficeFiles, start_server, stop
+from conftest import CORPUS, HANGZHOU, OfficeFiles, Served
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 pytestmark = pytest.mark.slow
@@ -290,9 +290,8 @@ def test_text_has_enough_contrast(browser: Browser, server: str) -> None:
 def test_with_an_api_key_the_page_asks_for_it_once_per_tab(
     browser: Browser, built_index_dir: Path, screenshots: Path
 ) -> None:
-    proc, url = start_server(built_index_dir, CORPUS, RAG_API_KEY=API_KEY)
-    try:
-        page = open_page(browser, url + "/?q=Qui est le maire de Hangzhou ?")
+    with Served(built_index_dir, corpus_dir=CORPUS, env={"RAG_API_KEY": API_KEY}) as served:
+        page = open_page(browser, served.url + "/?q=Qui est le maire de Hangzhou ?")
         key = page.get_by_label("API key")
         expect(key).to_be_visible()
         page.screenshot(path=screenshots / "api-key.png")
@@ -304,22 +303,20 @@ def test_with_an_api_key_the_page_asks_for_it_once_per_tab(
         expect(key).to_be_hidden()
         expect(cards(page)).to_have_count(5)
         expect(cards(page).first.locator("h2")).to_have_text(
-            document_of(url, HANGZHOU, API_KEY)["title"]
+            document_of(served.url, HANGZHOU, API_KEY)["title"]
         )
         # Kept for this tab: the next search and the document view ask nothing more.
         ask(page, "When did ICESCO meet with UCLG Africa?")
         expect(cards(page).first.locator("h2")).to_have_text(
-            document_of(url, ICESCO, API_KEY)["title"]
+            document_of(served.url, ICESCO, API_KEY)["title"]
         )
         cards(page).first.get_by_role("link", name="Open in the article").click()
         expect(page.locator("mark#passage")).to_be_visible()
         assert page.evaluate("localStorage.getItem('rag.apiKey')") is None
         # Another tab has to give it again.
         other = page.context.new_page()
-        other.goto(url + "/?q=maire")
+        other.goto(served.url + "/?q=maire")
         expect(other.get_by_label("API key")).to_be_visible()
-    finally:
-        stop(proc)
 
 
 def test_a_pdf_result_and_its_document_view_show_the_page(
@@ -328,17 +325,14 @@ def test_a_pdf_result_and_its_document_view_show_the_page(
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
     shutil.copy(office_files.report_pdf, corpus)
-    proc, url = start_server(tmp_path / "index", corpus)  # builds the index first
-    try:
-        page = open_page(browser, url + "/?q=Quand ouvre le marché couvert de Villeneuve ?")
+    with Served(tmp_path / "index", corpus_dir=corpus) as served:  # builds the index first
+        page = open_page(browser, served.url + "/?q=Quand ouvre le marché couvert de Villeneuve ?")
         first = cards(page).first
         expect(first.locator(".meta")).to_contain_text("page 3")
         first.get_by_role("link", name="Open in the article").click()
         expect(page.locator("mark#passage")).to_be_visible()
         expect(page.locator("#meta")).to_contain_text("page 3")
         assert page.script_errors == []  # type: ignore[attr-defined]
-    finally:
-        stop(proc)
 
 
 @pytest.mark.parametrize(

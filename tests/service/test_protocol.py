@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import CORPUS, start_server, stop
+from conftest import CORPUS, Served
 
 pytestmark = pytest.mark.slow
 MAX_HEADER_BYTES = 8192
@@ -19,13 +19,11 @@ MAX_HEADER_BYTES = 8192
 
 @pytest.fixture(scope="module")
 def address(built_index_dir: Path) -> Iterator[tuple[str, int]]:
-    proc, url = start_server(
-        built_index_dir, CORPUS, RAG_HEADER_TIMEOUT="1", RAG_MAX_HEADER_BYTES=str(MAX_HEADER_BYTES)
-    )
-    parts = urlsplit(url)
-    assert parts.hostname and parts.port
-    yield parts.hostname, parts.port
-    stop(proc)
+    env = {"RAG_HEADER_TIMEOUT": "1", "RAG_MAX_HEADER_BYTES": str(MAX_HEADER_BYTES)}
+    with Served(built_index_dir, corpus_dir=CORPUS, env=env) as served:
+        parts = urlsplit(served.url)
+        assert parts.hostname and parts.port
+        yield parts.hostname, parts.port
 
 
 def _answer(sock: socket.socket) -> tuple[int, dict]:

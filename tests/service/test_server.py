@@ -3,14 +3,11 @@ replaces a worker that dies, leaves no worker behind when it is killed itself, a
 when no worker can start."""
 
 import os
-import queue
 import random
 import re
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -18,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CORPUS
+from conftest import CORPUS, Served
 
 pytestmark = pytest.mark.slow
 
@@ -27,75 +24,31 @@ pytestmark = pytest.mark.slow
 def test_sigterm_finishes_requests_then_exits_0_with_one_line(
     built_index_dir: Path, workers: str
 ) -> None:
-    served = _Served(built_index_dir, workers)
+    served = Served(built_index_dir, corpus_dir=CORPUS, workers=int(workers))
     with httpx.Client(base_url=served.url, timeout=30) as client:
         assert client.get("/search", params={"q": "maire"}).status_code == 200
     os.kill(served.proc.pid, signal.SIGTERM)
     assert served.proc.wait(timeout=60) == 0
     served.close()
-    log = "".join(served.log)
+    log = served.text()
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
     assert len(re.findall(r"rag stopped", log)) == 1, log
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_the_url_is_given_once_a_worker_has_loaded_the_index(
+def test_the_url_is_given_once_every_worker_has_loaded_the_index(
     built_index_dir: Path, workers: str
 ) -> None:
-    served = _Served(built_index_dir, workers)
+    served = Served(built_index_dir, corpus_dir=CORPUS, workers=int(workers))
     try:
         ready = httpx.get(served.url + "/ready", timeout=30)
         assert ready.status_code == 200 and ready.json()["passages"] > 0
-        log = "".join(served.log)
-        assert "index loaded from" in log.split("rag running on")[0], log
+        log = served.text()
+        before = log.split("rag running on")[0]
+        assert before.count("index loaded from") == int(workers), log
+        assert f"the API at {served.url}/docs" in log
     finally:
         served.close()
-
-
-class _Served:
-    """`rag serve` in a process of its own, with its log read line by line."""
-
-    def __init__(self, index_dir: Path, workers: str = "2") -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", workers,
-             "--index", str(index_dir), "--corpus", str(CORPUS)],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        self.url = "http://" + self.wait_for(r"rag running on http://(\S+)").group(1)
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.log.append(line)
-            self.lines.put(line)
-
-    def wait_for(self, pattern: str, timeout: float = 120) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=1)
-            except queue.Empty:
-                continue
-            found = re.search(pattern, line)
-            if found:
-                return found
-        raise AssertionError(f"no {pattern!r} in the log:\n" + "".join(self.log))
-
-    def close(self) -> int:
-        """Stop it (if it still runs) and return its exit code."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        code = self.proc.wait(timeout=60)
-        if self.proc.stderr:
-            self.proc.stderr.close()
-        return code
-
-    def workers(self) -> list[int]:
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-        return [int(pid) for pid in children.split()]
 
 
 def _alive(pid: int) -> bool:
@@ -108,7 +61,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_worker_killed_20_times_under_load_is_replaced_each_time(built_index_dir: Path) -> None:
-    served = _Served(built_index_dir)
+    served = Served(built_index_dir, corpus_dir=CORPUS)
     answered, dropped = [], []
     loading = threading.Event()
     loading.set()
@@ -145,7 +98,7 @@ def test_a_worker_killed_20_times_under_load_is_replaced_each_time(built_index_d
 
 
 def test_workers_exit_when_the_master_is_killed(built_index_dir: Path) -> None:
-    served = _Served(built_index_dir)
+    served = Served(built_index_dir, corpus_dir=CORPUS)
     workers = served.workers()
     assert len(workers) == 2
     os.kill(served.proc.pid, signal.SIGKILL)
@@ -163,7 +116,7 @@ def test_workers_exit_when_the_master_is_killed(built_index_dir: Path) -> None:
 def test_serve_exits_1_when_no_worker_can_start(built_index_dir: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     shutil.copytree(built_index_dir, index_dir)
-    served = _Served(index_dir)
+    served = Served(index_dir, corpus_dir=CORPUS)
     (index_dir / "chunks.sqlite").write_bytes(b"not a database" * 100)
     for pid in served.workers():
         os.kill(pid, signal.SIGKILL)
@@ -172,5 +125,5 @@ def test_serve_exits_1_when_no_worker_can_start(built_index_dir: Path, tmp_path:
     # would end it with -15 instead.
     assert served.proc.wait(timeout=60) == 1
     served.close()
-    log = "".join(served.log)
+    log = served.text()
     assert "starting another in 8.0 s" in log and "damaged or inconsistent" in log

@@ -4,13 +4,8 @@ survives the server being killed (SIGKILL) at any moment."""
 
 from __future__ import annotations
 
-import os
 import random
-import re
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CORPUS, HANGZHOU, OfficeFiles, serve_in_thread
+from conftest import CORPUS, HANGZHOU, OfficeFiles, Served, serve_in_thread
 from documents import PAGE_3_FACT
 
 from rag.config import Settings
@@ -197,40 +192,9 @@ def test_bad_writes_are_clear_errors_and_change_nothing(
     assert writable.get("/ready").json()["generation"] == before
 
 
-def _serve(index_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
-    """`rag serve --allow-writes` in its own process group (so that all of it can be killed)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--workers", str(workers),
-         "--allow-writes", "--index", str(index_dir), "--corpus", str(CORPUS)],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        found = re.search(r"rag running on (http://127\.0\.0\.1:\d+)", line)
-        if found:
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
-            url = found.group(1)
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:  # every worker loaded
-                try:
-                    if httpx.get(url + "/ready", timeout=5).status_code == 200:
-                        return proc, url
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start")
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    if proc.stderr:
-        proc.stderr.close()
-
-
 def test_every_worker_serves_a_write_and_no_search_fails_meanwhile(index_dir: Path) -> None:
-    proc, url = _serve(index_dir, workers=2)
+    served = Served(index_dir, "--allow-writes", corpus_dir=CORPUS)
+    url = served.url
     failures: list[str] = []
     searching = threading.Event()
     searching.set()
@@ -263,7 +227,7 @@ def test_every_worker_serves_a_write_and_no_search_fails_meanwhile(index_dir: Pa
         searching.clear()
         for t in searchers:
             t.join()
-        _kill(proc)
+        served.kill()
     assert not failures, failures[:3]
 
 
@@ -273,7 +237,8 @@ def test_acknowledged_writes_survive_sigkill_at_any_moment(index_dir: Path) -> N
     rng = random.Random(20261202)
     present: dict[str, bool] = {}  # acknowledged: id -> in the index
     for point in range(20):
-        proc, url = _serve(index_dir, workers=2)
+        served = Served(index_dir, "--allow-writes", corpus_dir=CORPUS)
+        url = served.url
         docs = {d["id"] for d in httpx.get(url + "/documents", timeout=30).json()}
         for doc_id, there in present.items():
             assert (doc_id in docs) == there, (point, doc_id)
@@ -303,7 +268,7 @@ def test_acknowledged_writes_survive_sigkill_at_any_moment(index_dir: Path) -> N
         writer = threading.Thread(target=write)
         writer.start()
         time.sleep(rng.uniform(0.2, 2.0))
-        _kill(proc)
+        served.kill()
         stop.set()
         writer.join(timeout=60)
     assert sum(present.values()) > 10  # the stream got somewhere
