@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, HANGZHOU, OfficeFiles
 
+from rag.ingest.chunking import SPLITTER_VERSION
+
 pytestmark = pytest.mark.slow
 RAG = [sys.executable, "-m", "rag.cli"]
 
@@ -236,6 +238,13 @@ def test_index_applies_the_corpus_differences_and_add_remove_change_the_index(
     assert gone.returncode == 0 and "1 removed" in gone.stderr
     other = rag("index", *at, "--chunk-size", "300", "--chunk-overlap", "50")
     assert "rebuilt: its chunks are 600/100, not 300/50" in other.stderr
+    manifest = json.loads((index / "manifest.json").read_text())
+    assert manifest["chunking"]["splitter"] == SPLITTER_VERSION
+    manifest["chunking"].pop("splitter")  # as an index written before the cuts had a version
+    (index / "manifest.json").write_text(json.dumps(manifest))
+    older = rag("index", *at, "--chunk-size", "300", "--chunk-overlap", "50")
+    assert "rebuilt: its passages were cut by the rules of version 1" in older.stderr, older.stderr
+    assert rag("index", *at, "--chunk-size", "300", "--chunk-overlap", "50").returncode == 0
 
 
 def test_pdf_and_word_files_go_in_and_a_bad_one_is_skipped_or_refused_with_its_reason(

@@ -9,6 +9,7 @@ import pytest
 from conftest import HANGZHOU, rag_cli
 
 from rag.config import TUNINGS
+from rag.ingest.chunking import SPLITTER_VERSION
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +23,11 @@ def test_rag_index_builds_with_e5_small_at_its_tuned_chunks(index_dir: Path) -> 
     manifest = json.loads((index_dir / "manifest.json").read_text())
     tuning = TUNINGS["e5-small"]
     assert manifest["embedder"]["name"] == "e5-small" and manifest["embedder"]["dimension"] == 384
-    assert manifest["chunking"] == {"size": tuning.chunk_size, "overlap": tuning.chunk_overlap}
+    assert manifest["chunking"] == {
+        "size": tuning.chunk_size,
+        "overlap": tuning.chunk_overlap,
+        "splitter": SPLITTER_VERSION,
+    }
 
 
 def test_rag_search_answers_in_both_languages_and_refuses_off_topic(index_dir: Path) -> None:

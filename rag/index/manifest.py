@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from rag.config import DEFAULT_EMBEDDER, Settings
 from rag.errors import IndexCorruptError, RagError
 from rag.index.store import ChunkStore, State, committed_generation
+from rag.ingest.chunking import SPLITTER_VERSION
 from rag.ingest.corpus import corpus_fingerprint
 from rag.ingest.formats import Document
 
@@ -36,6 +37,7 @@ class EmbedderInfo(BaseModel):
 class ChunkingInfo(BaseModel):
     size: int
     overlap: int
+    splitter: int = 1  # the rules that cut them (`SPLITTER_VERSION`); 1 before it was written
 
 
 class Manifest(BaseModel):
@@ -187,6 +189,8 @@ def index_matches(index_dir: Path, documents: list[Document], settings: Settings
             manifest.corpus_fingerprint == corpus_fingerprint(documents)
             and manifest.embedder.name == embedder
             and manifest.chunking
-            == ChunkingInfo(size=tuned.chunk_size, overlap=tuned.chunk_overlap)
+            == ChunkingInfo(
+                size=tuned.chunk_size, overlap=tuned.chunk_overlap, splitter=SPLITTER_VERSION
+            )
         )
     return False

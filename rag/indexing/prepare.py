@@ -39,7 +39,7 @@ from rag.index.store import (
 from rag.index.vocabulary import most_frequent, word_counts
 from rag.indexing.distributed import ray_embedder
 from rag.indexing.progress import ProgressCallback, Stages
-from rag.ingest.chunking import chunk_documents, sentence_spans
+from rag.ingest.chunking import SPLITTER_VERSION, chunk_documents, sentence_spans
 from rag.ingest.corpus import CorpusReading, read_corpus
 from rag.ingest.formats import Document, FormatLimits
 from rag.version import __version__
@@ -265,7 +265,9 @@ def manifest_for(
             query_prefix=embedder.query_prefix,
             passage_prefix=embedder.passage_prefix,
         ),
-        chunking=ChunkingInfo(size=settings.chunk_size, overlap=settings.chunk_overlap),
+        chunking=ChunkingInfo(
+            size=settings.chunk_size, overlap=settings.chunk_overlap, splitter=SPLITTER_VERSION
+        ),
         **store_counts(store, settings.vocabulary_size),
         vector_index=vector_index,
         built_at=built_at or datetime.now(UTC).isoformat(timespec="seconds"),

@@ -78,6 +78,7 @@ from rag.indexing.prepare import (
     vectors_of,
 )
 from rag.indexing.progress import ProgressCallback
+from rag.ingest.chunking import SPLITTER_VERSION
 from rag.ingest.corpus import document_fingerprint
 from rag.ingest.formats import Document, Skipped
 
@@ -214,11 +215,18 @@ def _rebuild_reason(index_dir: Path, settings: Settings) -> str | None:
     if settings.embedder and settings.embedder != manifest.embedder.name:
         return f"it was built with {manifest.embedder.name}, not {settings.embedder}"
     tuned = settings.tuned_for(manifest.embedder.name)
-    chunking = ChunkingInfo(size=tuned.chunk_size, overlap=tuned.chunk_overlap)
-    if chunking != manifest.chunking:
+    chunking = ChunkingInfo(
+        size=tuned.chunk_size, overlap=tuned.chunk_overlap, splitter=SPLITTER_VERSION
+    )
+    if (chunking.size, chunking.overlap) != (manifest.chunking.size, manifest.chunking.overlap):
         return (
             f"its chunks are {manifest.chunking.size}/{manifest.chunking.overlap}, "
             f"not {chunking.size}/{chunking.overlap}"
+        )
+    if chunking != manifest.chunking:
+        return (
+            f"its passages were cut by the rules of version {manifest.chunking.splitter}, "
+            f"this version cuts by those of version {chunking.splitter}"
         )
     return None
 

@@ -10,12 +10,27 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.ingest.formats import Document
 
+# A period after these is not a sentence's end: titles and common abbreviations of French and
+# English ("M. Dupont", "Mr. Smith", "St. Louis", "p. 12", "n° 3"), and a capital initial
+# ("Amina J. Mohammed", "av. J.-C."). A sentence that ends in a capital letter ("le plan B.")
+# is joined to the next: the lesser harm. "etc." ends sentences as often as not, so it does.
+ABBREVIATIONS = (
+    "M", "MM", "Mme", "Mmes", "Mlle", "Mlles", "Me", "Mgr", "Dr", "Pr", "Prof", "St", "Ste",
+    "Mr", "Mrs", "Ms", "Jr", "Sr", "Gen", "Gén", "Col", "Cdt", "Lt", "Capt", "Sgt", "Rev",
+    "cf", "Cf", "p", "pp", "vol", "Vol", "n°", "No", "Nos", "art", "Art", "chap", "fig", "Fig",
+    "éd", "ed", "av", "apr", "env", "ex", "vs", "approx", "dept", "Dept", "Inc", "Ltd", "Co",
+)  # fmt: skip
+_NOT_AFTER = "".join(rf"(?<!\b{re.escape(a)}\.)" for a in ABBREVIATIONS)
+_INITIAL = r"(?<!\b[A-ZÀ-ÖØ-Þ]\.)"
+SENTENCE_END = rf"(?<=[.!?…]){_NOT_AFTER}{_INITIAL}\s+|\n+"
+# Bumped when the cuts change, so that an index knows which rules made its passages.
+SPLITTER_VERSION = 2  # 2: no cut after an abbreviation or an initial
+
 # Sentence and paragraph ends first, then clauses, then words. Sentences of neighbouring
 # paragraphs may share a passage, so a heading is never a passage of its own.
-SEPARATORS = [r"(?<=[.!?…])\s+|\n+", r"(?<=[;:,])\s+", r"\s+", ""]
+SEPARATORS = [SENTENCE_END, r"(?<=[;:,])\s+", r"\s+", ""]
 
-
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+_SENTENCE_END = re.compile(SENTENCE_END)
 
 
 @dataclass(frozen=True)

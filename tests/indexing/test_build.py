@@ -16,6 +16,7 @@ from rag.errors import EmbedderMismatchError, IndexCorruptError, IndexNotFoundEr
 from rag.index.loading import load_index
 from rag.index.manifest import FORMAT_VERSION, MANIFEST, index_matches
 from rag.indexing.build import build_index, open_or_build_index, write_index
+from rag.ingest.chunking import SPLITTER_VERSION
 from rag.ingest.corpus import load_corpus
 from rag.retrieval.search import search
 
@@ -74,7 +75,11 @@ def test_manifest_says_how_the_index_was_built(built_index_dir: Path) -> None:
     assert manifest["embedder"] == {
         "name": "use-m3", "dimension": 512, "query_prefix": "", "passage_prefix": ""
     }  # fmt: skip
-    assert manifest["chunking"] == {"size": settings.chunk_size, "overlap": settings.chunk_overlap}
+    assert manifest["chunking"] == {
+        "size": settings.chunk_size,
+        "overlap": settings.chunk_overlap,
+        "splitter": SPLITTER_VERSION,
+    }
     assert manifest["documents"] == 5 and manifest["passages"] > 5
     assert manifest["sentences"] > manifest["passages"]
     assert manifest["vector_index"] == "flat" and manifest["format_version"] == FORMAT_VERSION

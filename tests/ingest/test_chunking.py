@@ -3,7 +3,7 @@ import itertools
 import pytest
 from conftest import CORPUS
 
-from rag.ingest.chunking import chunk_document, chunk_documents, make_splitter
+from rag.ingest.chunking import chunk_document, chunk_documents, make_splitter, sentence_spans
 from rag.ingest.corpus import load_corpus
 from rag.ingest.formats import Document
 
@@ -40,3 +40,31 @@ def test_passages_end_at_sentence_ends_and_overlap() -> None:
 def test_overlap_must_be_smaller_than_size() -> None:
     with pytest.raises(ValueError, match="smaller than chunk size"):
         make_splitter(100, 100)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Regardez le message de Mme Amina J. Mohammed, Vice-secrétaire générale des Nations Unies.",
+        "M. Dupont et MM. Martin et Durand ont reçu Mlle Roux et le Dr. Petit à St. Malo.",
+        "Mr. Smith and Mrs. Jones met Prof. Brown at St. Louis, cf. p. 12 and n° 3.",
+        "Jules César est né en 100 av. J.-C. à Rome.",
+    ],
+)
+def test_no_sentence_is_cut_at_an_initial_or_an_abbreviation(sentence: str) -> None:
+    text = f"{sentence} Puis une autre phrase. Élodie la lit !"
+    doc = Document(id="d", title="t", date=None, language="fr", source="s", text=text)
+    splitter = make_splitter(len(sentence) + 10, 0)
+    passages = list(chunk_document(doc, splitter))
+    assert passages[0].text == sentence  # the passage ends at the sentence's end, not before
+    whole = chunk_document(doc, make_splitter(1000, 0))
+    sentences = [text[a:b] for a, b in sentence_spans(next(whole))]
+    assert sentences == [sentence, "Puis une autre phrase.", "Élodie la lit !"]
+
+
+def test_the_corpus_has_no_passage_or_sentence_starting_after_an_initial() -> None:
+    doc = next(d for d in load_corpus(CORPUS) if "Amina J. Mohammed" in d.text)
+    passages = list(chunk_document(doc, make_splitter(300, 60)))
+    starts = [doc.text[a:b] for p in passages for a, b in sentence_spans(p)]
+    starts += [p.text for p in passages]
+    assert not [s for s in starts if s.startswith("Mohammed, Vice-secrétaire")]
