@@ -47,14 +47,26 @@ def pool(
 
 
 def highlights(
-    sentences: list[tuple[int, int, float]], passage_start: int, passage_text: str, margin: float
+    sentences: list[tuple[int, int, float]],
+    passage_start: int,
+    passage_text: str,
+    margin: float,
+    title: str | None = None,
 ) -> list[Highlight]:
-    """The best sentence, and any other within `margin` of it, in text order."""
+    """The best sentence, and any other within `margin` of it, in text order. The document's
+    title is not one of them while the passage has another sentence: it names the article and
+    matches every question about it ("the mayor of Hangzhou" in "Hangzhou hosts…") without
+    answering any."""
+
+    def text(a: int, b: int) -> str:
+        return passage_text[a - passage_start : b - passage_start]
+
+    if title and title.strip():
+        named = " ".join(title.split()).casefold()
+        others = [s for s in sentences if " ".join(text(s[0], s[1]).split()).casefold() != named]
+        sentences = others or sentences
     if not sentences:
         return []
     best = max(s for _, _, s in sentences)
-    return [
-        Highlight(start=a, end=b, text=passage_text[a - passage_start : b - passage_start])
-        for a, b, s in sentences
-        if s >= best - margin
-    ]
+    kept = [(a, b) for a, b, s in sentences if s >= best - margin]
+    return [Highlight(start=a, end=b, text=text(a, b)) for a, b in kept]

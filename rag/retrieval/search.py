@@ -186,6 +186,9 @@ def search(
     ranked = FUSIONS[mode](question).rank(question) if allowed != [] else []
     passages = question.passages
     kept = without_overlaps(in_text_order(ranked, passages), passages, k)
+    answerable, confidence = answerability(index, vector, kept[0][0] if kept else None, language)
+    # No sentence is shown as the answer to a question the index probably does not answer.
+    highlight = highlight and answerable
     sentences = question.sentence_scores([p.id for p, _ in kept]) if highlight else {}
     margin = index.settings.highlight_margin
     results = [
@@ -200,13 +203,12 @@ def search(
             end=p.end,
             page=p.page,
             text=p.text,
-            highlights=highlights(sentences.get(p.id, []), p.start, p.text, margin)
+            highlights=highlights(sentences.get(p.id, []), p.start, p.text, margin, p.title)
             if highlight
             else [],
         )
         for rank, (p, score) in enumerate(kept, start=1)
     ]
-    answerable, confidence = answerability(index, vector, kept[0][0] if kept else None, language)
     return SearchResponse(
         query=query,
         lang=language,

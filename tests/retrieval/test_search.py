@@ -169,6 +169,19 @@ def test_highlights_are_sentences_of_the_passage(default_index: Index, mode: str
     assert any("Liyi" in h.text for h in top.highlights)
 
 
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+@pytest.mark.parametrize("question", [*MAYOR_QUESTIONS, "Hangzhou et les villes intelligentes"])
+def test_a_title_is_never_a_highlight_beside_other_sentences(
+    default_index: Index, question: str, mode: str
+) -> None:
+    # The title of HANGZHOU's article matches every question about Hangzhou and answers none;
+    # it was the first highlight of "Who is the mayor of Hangzhou?".
+    results = search(default_index, question, 5, mode).results
+    assert any(r.text.startswith(r.title) for r in results)  # a passage that has it
+    for r in results:
+        assert r.highlights and all(h.text != r.title for h in r.highlights), (r.rank, r.title)
+
+
 def test_highlights_can_be_turned_off(default_index: Index) -> None:
     results = search(default_index, "maire", 3, "bm25", highlight=False).results
     assert results and all(r.highlights == [] for r in results)
@@ -195,6 +208,15 @@ def test_an_off_topic_question_is_not_answerable(default_index: Index, question:
     assert response.results, "the closest passages are still given, for a person to judge"
     mayor = search(default_index, MAYOR_QUESTIONS[0])
     assert mayor.confidence is not None and mayor.confidence > response.confidence
+
+
+@pytest.mark.parametrize("question", OFF_TOPIC)
+def test_a_question_probably_not_answered_has_passages_but_no_highlight(
+    default_index: Index, question: str
+) -> None:
+    response = search(default_index, question, 5)
+    assert not response.answerable and response.results
+    assert all(r.highlights == [] for r in response.results)
 
 
 def test_the_threshold_can_be_set_and_an_empty_answer_is_never_answerable(

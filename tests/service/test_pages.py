@@ -211,8 +211,10 @@ def test_a_question_the_articles_do_not_answer_is_said_so_above_the_closest_pass
         "Les articles ne répondent sans doute pas à cette question"
     )
     expect(cards(page)).to_have_count(5)
+    expect(page.locator(".passage strong")).to_have_count(0)  # nothing shown as the answer
     ask(page, "Qui est le maire de Hangzhou ?")
     expect(page.locator("#status")).to_contain_text("5 passages trouvés")
+    expect(page.locator(".passage strong").first).not_to_be_empty()
 
 
 def test_an_unreachable_server_and_no_result_are_said_in_words(
