@@ -38,7 +38,8 @@ class SearchResult(BaseModel):
     text: str
     highlights: list[Highlight] = Field(
         default_factory=list,
-        description="the sentences of the passage that best answer the question",
+        description="the sentences of the passage that best answer the question; none when "
+        "the search calls the question not answerable",
     )
 
 
