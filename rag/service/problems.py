@@ -21,6 +21,7 @@ from rag.errors import (
     UnsupportedMediaTypeError,
     WritesDisabledError,
 )
+from rag.service.schemas import WRITABLE_ID_PATTERN, WRITABLE_ID_RULE
 
 UNAVAILABLE = "the index is still loading; try again shortly"
 
@@ -72,6 +73,10 @@ def _message(error: Any) -> str:
     if error["type"] == "json_invalid":  # FastAPI's message leaves out what json found
         found = error.get("ctx", {}).get("error")
         return f"not valid JSON ({found})" if found else "not valid JSON"
+    if error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == (
+        WRITABLE_ID_PATTERN
+    ):  # a person reads the rule, not the regex
+        return f"an id is {WRITABLE_ID_RULE}"
     return str(error["msg"])
 
 

@@ -3,6 +3,7 @@
 Shared by the server and the clients; this module imports only pydantic and the leaves.
 """
 
+import copy
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -86,14 +87,11 @@ class DocumentText(DocumentSummary):
     )
 
 
-WritableId = Annotated[
-    str,
-    Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$",
-        description="letters, digits, '.', '_' and '-', at most 200, as a file name without "
-        "its extension",
-    ),
-]
+WRITABLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+WRITABLE_ID_RULE = (
+    "letters, digits, '.', '_' and '-', at most 200, as a file name without its extension"
+)
+WritableId = Annotated[str, Field(pattern=WRITABLE_ID_PATTERN, description=WRITABLE_ID_RULE)]
 
 
 class NewDocument(BaseModel):
@@ -140,30 +138,41 @@ def _upload_fields() -> dict[str, dict[str, Any]]:
     return fields
 
 
-WRITE_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": NewDocument.model_json_schema()},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "a .txt, .md, .html, .pdf or .docx file; its name "
-                            "without the extension is the id unless `id` is given",
-                        },
-                        **_upload_fields(),
-                    },
-                }
+UPLOAD_FORMATS = "a .txt, .md, .html, .pdf or .docx file"
+
+
+def _write_body(*, id_in_path: bool) -> dict[str, Any]:
+    """The body of a POST (the id in the body, or from the file's name or the text) or of a PUT
+    (the id in the path: the body says none, or the route refuses most of what its schema
+    allows; a repeated id is still taken if it is the path's)."""
+    document = copy.deepcopy(NewDocument.model_json_schema())
+    fields = _upload_fields()
+    named = "the path gives the id"
+    if id_in_path:
+        del document["properties"]["id"], fields["id"]
+    else:
+        named = "its name without the extension is the id unless `id` is given"
+    upload = {"type": "string", "format": "binary", "description": f"{UPLOAD_FORMATS}; {named}"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": document},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "additionalProperties": False,
+                        "properties": {"file": upload, **fields},
+                    }
+                },
             },
-        },
+        }
     }
-}
+
+
+POST_BODY = _write_body(id_in_path=False)
+PUT_BODY = _write_body(id_in_path=True)
 
 
 class DocumentChange(BaseModel):

@@ -5,6 +5,7 @@ survives the server being killed (SIGKILL) at any moment."""
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import threading
 import time
@@ -190,6 +191,39 @@ def test_bad_writes_are_clear_errors_and_change_nothing(
     assert r.json()["error"] == error and says in r.json()["detail"], r.json()
     assert "Traceback" not in r.text
     assert writable.get("/ready").json()["generation"] == before
+
+
+def test_a_put_path_id_is_held_to_the_rule_its_schema_states(writable: httpx.Client) -> None:
+    """The schema states the path id's rule, so a client (or schemathesis) draws ids the route
+    takes: it once said any text, and the route refused most of what it allowed."""
+    put = writable.get("/openapi.json").json()["paths"]["/documents/{doc_id}"]["put"]
+    (param,) = (p for p in put["parameters"] if p["name"] == "doc_id")
+    pattern = param["schema"]["pattern"]
+    for good in ("lyon-velos", "a.b_c-1", "x" * 200):
+        assert re.fullmatch(pattern, good), good
+    for bad in ("a b", "-lead", ".hidden", "x" * 201, "é"):
+        assert not re.fullmatch(pattern, bad), bad
+        r = writable.put(f"/documents/{bad}", json={"text": LYON["text"]})
+        assert r.status_code == 422 and r.json()["error"] == "invalid_request", r.text
+        assert "doc_id" in r.json()["detail"] and "letters, digits" in r.json()["detail"], r.text
+    r = writable.put("/documents/a.b_c-1", json={"text": LYON["text"]})
+    assert r.status_code == 201, r.text
+
+
+def test_a_put_takes_its_id_from_the_path_whatever_the_body_names(writable: httpx.Client) -> None:
+    """The path gives a PUT's id, so its body's schema has none, and a file's name is not an id
+    there: 'rapport annuel.txt' (no id) once made a PUT a 422 that its schema allowed."""
+    body = writable.get("/openapi.json").json()["paths"]["/documents/{doc_id}"]["put"]
+    for kind in ("application/json", "multipart/form-data"):
+        assert "id" not in body["requestBody"]["content"][kind]["schema"]["properties"], kind
+    upload = {"file": ("rapport annuel.txt", LYON["text"].encode())}
+    r = writable.put("/documents/rapport-2024", files=upload)
+    assert r.status_code == 201, r.text
+    assert writable.get("/documents/rapport-2024").status_code == 200
+    r = writable.put("/documents/rapport-2024", json={**LYON, "id": "rapport-2024"})
+    assert r.status_code == 200, r.text  # the body may repeat the path's id
+    r = writable.put("/documents/rapport-2024", json={**LYON, "id": "autre"})
+    assert r.status_code == 422 and "not the path's" in r.json()["detail"], r.text
 
 
 def test_every_worker_serves_a_write_and_no_search_fails_meanwhile(index_dir: Path) -> None:

@@ -5,9 +5,9 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -20,8 +20,11 @@ from rag.indexing.updates import document_exists, update_index
 from rag.ingest.formats import Document, FormatLimits, parse_document
 from rag.service.dependencies import IndexDep, LiveDep, require_writes
 from rag.service.schemas import (
+    POST_BODY,
+    PUT_BODY,
     UPLOAD_FIELDS,
-    WRITE_BODY,
+    WRITABLE_ID_PATTERN,
+    WRITABLE_ID_RULE,
     DocumentChange,
     DocumentText,
     NewDocument,
@@ -106,7 +109,9 @@ async def _body_of(request: Request, doc_id: str | None) -> _Body:
                 )  # fmt: skip
             fields = {k: str(form[k]) for k in UPLOAD_FIELDS if k != "id" and form.get(k)}
             name = PurePath(upload.filename or "upload.txt")
-            given_id = str(form["id"]) if form.get("id") else name.stem
+            # A POST's id may come from the file's name; a PUT's is the path's, whatever the
+            # file is called.
+            given_id = str(form["id"]) if form.get("id") else None if doc_id else name.stem
             data, suffix, source = await upload.read(), name.suffix or ".txt", name.name
     else:
         raise UnsupportedMediaTypeError(
@@ -152,7 +157,7 @@ def _write(request: Request, live: LiveIndex, **change: Any) -> DocumentChange:
     status_code=201,
     response_model=DocumentChange,
     responses=problems(409),
-    openapi_extra=WRITE_BODY,
+    openapi_extra=POST_BODY,
 )
 async def add_document(request: Request, live: LiveDep) -> DocumentChange:
     """Add a document (JSON, or a multipart upload of a .txt, .md, .html, .pdf or .docx
@@ -168,10 +173,13 @@ async def add_document(request: Request, live: LiveDep) -> DocumentChange:
     "/documents/{doc_id}",
     response_model=DocumentChange,
     responses={201: {"description": "created", "model": DocumentChange}},
-    openapi_extra=WRITE_BODY,
+    openapi_extra=PUT_BODY,
 )
 async def put_document(
-    doc_id: str, request: Request, response: Response, live: LiveDep
+    doc_id: Annotated[str, Path(pattern=WRITABLE_ID_PATTERN, description=WRITABLE_ID_RULE)],
+    request: Request,
+    response: Response,
+    live: LiveDep,
 ) -> DocumentChange:
     """Replace the document `doc_id`, or add it (201) if there is none."""
     doc = await run_in_threadpool((await _body_of(request, doc_id)).parse)
