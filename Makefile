@@ -6,6 +6,8 @@ RAG := $(VENV)/bin/rag
 # and `RAG_PORT=9000 make run` both work.
 HOST ?=
 PORT ?=
+# More pytest arguments for `make test` and `make test-fast`: `make test PYTEST_ARGS="-k eval"`.
+PYTEST_ARGS ?=
 
 .PHONY: install install-dev browser handbook documents run test test-fast check clean
 
@@ -67,11 +69,11 @@ run: install
 	$(RAG) serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 test: install-dev browser handbook documents
-	HF_HUB_OFFLINE=1 $(PY) -m pytest
+	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 # The tests that start no server, browser or Ray cluster: about 2 minutes.
 test-fast: install-dev
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow"
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 check: install-dev
 	$(VENV)/bin/ruff check rag tests

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,28 @@ HANGZHOU = "002_4fe2696a3ac29a64"
 # The benchmarks' helpers, `serving.Served` first: the one way a test starts `rag serve`.
 sys.path.insert(0, str(ROOT / "eval"))
 from serving import Served  # noqa: E402
+
+
+@pytest.hookimpl(tryfirst=True)  # before hypothesis' plugin reads the option
+def pytest_configure(config: pytest.Config) -> None:
+    """Every run's property tests draw from one seed, chosen here unless `--hypothesis-seed`
+    gives it, and printed, so that a failure is run again with the same examples. Hypothesis
+    alone prints the failing example, not the seed that drew it."""
+    if config.getoption("hypothesis_seed") is None:
+        config.option.hypothesis_seed = str(random.randrange(2**32))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"hypothesis seed {config.option.hypothesis_seed}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if exitstatus == pytest.ExitCode.TESTS_FAILED:
+        seed = config.option.hypothesis_seed
+        terminalreporter.write_line(
+            f"the property tests drew from seed {seed}; the same examples again: "
+            f"pytest --hypothesis-seed={seed} (make test PYTEST_ARGS=--hypothesis-seed={seed})"
+        )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

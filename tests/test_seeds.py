@@ -1,0 +1,54 @@
+"""A run's property tests draw from one seed that the run prints, and a failed run says how to
+draw the same examples again (tests/conftest.py)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+PROPERTIES = """
+import os
+from hypothesis import given, settings, strategies as st
+
+@settings(database=None, max_examples=20)
+@given(st.integers())
+def test_draws(x):
+    with open(os.environ["DRAWN"], "a") as f:
+        f.write(f"{x}\\n")
+
+def test_fails():
+    assert False
+"""
+
+
+def run(tmp_path: Path, name: str, *args: str) -> tuple[str, list[str]]:
+    """pytest on the two tests above with this suite's conftest as a plugin: its output, and
+    what the property test drew."""
+    drawn = tmp_path / f"{name}.txt"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", os.devnull,
+         "--rootdir", str(tmp_path), "-p", "conftest", str(tmp_path / "test_properties.py"),
+         *args],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests"), "DRAWN": str(drawn)},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # test_fails failed, nothing else
+    return proc.stdout, drawn.read_text().split()
+
+
+def test_a_failed_run_prints_the_seed_that_draws_its_examples_again(tmp_path: Path) -> None:
+    (tmp_path / "test_properties.py").write_text(PROPERTIES)
+    first, drawn = run(tmp_path, "first")
+    (seed,) = re.findall(r"^hypothesis seed (\d+)$", first, re.MULTILINE)
+    assert f"the same examples again: pytest --hypothesis-seed={seed}" in first, first
+    again, drawn_again = run(tmp_path, "again", f"--hypothesis-seed={seed}")
+    assert f"hypothesis seed {seed}\n" in again and drawn_again == drawn
+    other = str((int(seed) + 1) % 2**32)
+    _, drawn_other = run(tmp_path, "other", f"--hypothesis-seed={other}")
+    assert drawn_other != drawn  # the seed is what chose them
