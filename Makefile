@@ -69,11 +69,11 @@ run: install
 	$(RAG) serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 test: install-dev browser handbook documents
-	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest$(if $(PYTEST_ARGS), $(PYTEST_ARGS))
 
 # The tests that start no server, browser or Ray cluster: about 2 minutes.
 test-fast: install-dev
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow"$(if $(PYTEST_ARGS), $(PYTEST_ARGS))
 
 check: install-dev
 	$(VENV)/bin/ruff check rag tests

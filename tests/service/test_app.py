@@ -195,6 +195,21 @@ def test_bad_input_answers_4xx_with_a_json_reason(
     assert client.get("/health").status_code == 200  # and the server is still up
 
 
+def test_search_get_refuses_a_parameter_it_does_not_take(client: httpx.Client) -> None:
+    """As POST refuses an unknown field: schemathesis found `?q=0&=null` answered 200 (an
+    unnamed parameter), and a misspelt filter would widen the search unseen."""
+    schema = client.get("/openapi.json").json()["paths"]["/search"]["get"]["parameters"]
+    taken = ", ".join(p["name"] for p in schema)
+    for extra in ({"date_form": "2021-01"}, {"": "null"}, {"Q": "maire"}):
+        r = client.get("/search", params={"q": "maire", **extra})
+        assert r.status_code == 422 and r.json()["error"] == "invalid_request", r.text
+        (name,) = extra
+        assert f"query.{name}: unknown parameter; /search takes {taken}" in r.json()["detail"]
+    everything = {"q": "maire", "k": 2, "mode": "bm25", "doc_id": HANGZHOU,
+                  "date_from": "2017-01", "date_to": "2017-12"}  # fmt: skip
+    assert client.get("/search", params=everything).status_code == 200
+
+
 def test_fifty_concurrent_requests_are_all_answered_correctly(server: str) -> None:
     questions = [
         ("Qui est le maire de Hangzhou ?", HANGZHOU),

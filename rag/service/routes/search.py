@@ -3,8 +3,9 @@
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 
 from rag.config import MAX_K, MAX_QUERY_CHARS, SearchMode
 from rag.index.loading import Index
@@ -36,10 +37,28 @@ def answer(index: Index, body: SearchRequest, record: bool) -> SearchAnswer:
     return SearchAnswer(**dict(response), took_ms=round(seconds * 1000, 3))
 
 
+SEARCH_PARAMETERS = ("q", "k", "mode", "doc_id", "date_from", "date_to")
+
+
+def known_parameters(request: Request) -> None:
+    """Refuse a query parameter `GET /search` does not take, as `POST /search` refuses an
+    unknown field: a misspelt filter (`date_form`) would otherwise widen the search unseen."""
+    unknown = sorted(set(request.query_params) - set(SEARCH_PARAMETERS))
+    if unknown:
+        allowed = ", ".join(SEARCH_PARAMETERS)
+        raise RequestValidationError(
+            [
+                {"loc": ("query", name), "type": "extra_forbidden",
+                 "msg": f"unknown parameter; /search takes {allowed}"}
+                for name in unknown
+            ]
+        )  # fmt: skip
+
+
 # A search runs in the thread pool, never on the event loop: a long question costs the encoder
 # seconds (README, "Reliability"), and `/health` and every other request of the worker must go
 # on meanwhile. The encoders release the GIL while they compute.
-@router.get("/search", response_model=SearchAnswer)
+@router.get("/search", response_model=SearchAnswer, dependencies=[Depends(known_parameters)])
 async def search_get(
     index: IndexDep,
     record: RecordDep,

@@ -138,8 +138,14 @@ async function loadDocuments() {
   }
 }
 
+// What GET /search takes: a page address may carry more (a tracker's utm_source), which the
+// API would refuse.
+const SEARCH_PARAMETERS = ["q", "k", "mode", "doc_id", "date_from", "date_to"];
+
 function searchFromLocation() {
-  const params = new URLSearchParams(location.search);
+  const params = new URLSearchParams(
+    [...new URLSearchParams(location.search)].filter(([key]) => SEARCH_PARAMETERS.includes(key)),
+  );
   fillForm(params);
   if (params.has("q")) runSearch(params);
   else render();
