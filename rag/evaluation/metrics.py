@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,6 +100,20 @@ def _groups(question: GoldQuestion, doc_language: dict[str, str]) -> list[str]:
     return ["all", question.lang, f"{question.lang}->{target}"]
 
 
+def ranx_scores(
+    qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]
+) -> dict[str, float]:
+    """ranx's scores of `METRICS` for `run` against `qrels`. On a fresh machine ranx's numba
+    kernels compile on first use and warn "unsafe cast from uint64 to int64" (its counts are
+    small): ranx's to fix, not a reader's of `rag eval` to see, so that one warning is hidden."""
+    from ranx import Qrels, Run, evaluate
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="unsafe cast from uint64 to int64")
+        scores = evaluate(Qrels(qrels), Run(run), list(METRICS.values()), make_comparable=True)
+    return {m: float(scores[m]) for m in METRICS.values()}
+
+
 def score_modes(
     index: Index,
     questions: list[GoldQuestion],
@@ -106,8 +121,6 @@ def score_modes(
     progress: ProgressCallback | None = None,
 ) -> EvalReport:
     """Every question in every mode, scored overall, per language and per language pair."""
-    from ranx import Qrels, Run, evaluate
-
     doc_language = {d.id: d.language for d in index.store.documents()}
     qrels = {q.id: _relevant_passages(index, q) for q in questions}
     groups: dict[str, list[str]] = {}
@@ -144,12 +157,7 @@ def score_modes(
                 progress(mode, done, len(questions))
         report.runs[mode] = {}
         for group, ids in sorted(groups.items(), key=lambda g: (g[0] != "all", g[0])):
-            scores = evaluate(
-                Qrels({i: qrels[i] for i in ids}),
-                Run({i: run[i] for i in ids}),
-                list(METRICS.values()),
-                make_comparable=True,
-            )
+            scores = ranx_scores({i: qrels[i] for i in ids}, {i: run[i] for i in ids})
             row = {name: round(float(scores[m]), 4) for name, m in METRICS.items()}
             row[HIGHLIGHT] = _share(highlighted, ids)
             row[KEPT] = _share(kept, ids)

@@ -1,5 +1,6 @@
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,34 @@ def test_rag_eval_bad_input(built_index_dir: Path, args: list[str], message: str
     )  # fmt: skip
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+SCORE = """
+import sys
+qrels, run = {"q1": {"a": 1}, "q2": {"c": 1}}, {"q1": {"a": 2.0, "b": 1.0}, "q2": {"b": 1.0}}
+if sys.argv[1] == "rag":
+    from rag.evaluation.metrics import ranx_scores
+    print(ranx_scores(qrels, run))
+else:
+    from ranx import Qrels, Run, evaluate
+    print(evaluate(Qrels(qrels), Run(run), ["hit_rate@1", "mrr@10"]))
+"""
+
+
+@pytest.mark.slow
+def test_rag_eval_hides_ranx_warning_as_its_kernels_compile(tmp_path: Path) -> None:
+    """On a fresh machine (no numba cache), ranx warned "NumbaTypeSafetyWarning: unsafe cast
+    from uint64 to int64" in the middle of `rag eval`'s output."""
+
+    def stderr_of(who: str) -> str:
+        cache = tmp_path / who  # a fresh numba cache: the kernels compile as on a new machine
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+        out = subprocess.run(
+            [sys.executable, "-W", "default", "-c", SCORE, who],
+            env=env, capture_output=True, text=True, timeout=300, check=True,
+        )  # fmt: skip
+        assert "hit_rate@1" in out.stdout, out.stdout
+        return out.stderr
+
+    assert "unsafe cast from uint64 to int64" in stderr_of("ranx")  # what a user saw
+    assert "Warning" not in stderr_of("rag")
