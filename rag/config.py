@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     index_dir: Path = Path("index")
     # None: the index's own embedder when loading, DEFAULT_EMBEDDER when building.
     embedder: str | None = None
-    # One BLAS thread: a short question gains little from two, and requests run side by side.
+    # One thread: a short question gains little from two, and requests run side by side. Also
+    # the threads of FAISS and of BLAS (numpy's, FAISS's) once an index is loaded: at their
+    # default of one a core, their idle threads spin beside the encoder (eval/bench_ask.py).
     embed_threads: int = Field(1, ge=1, le=64)
     embed_batch_size: int = Field(64, ge=1, le=4096)
     query_prefix: str = Field("", description="put before questions, e.g. 'query: ' for e5")

@@ -19,7 +19,7 @@ from rag.index.manifest import STORE, Manifest, of_generation, read_manifest
 from rag.index.segments import Segment, SentenceVectors, load_segment
 from rag.index.store import ChunkStore
 from rag.index.translation import Lexicon
-from rag.index.vectors import VectorIndex
+from rag.index.vectors import VectorIndex, limit_threads
 
 # A change removes the segments it replaces once it has committed; a reader that read the
 # state just before may find one gone, and reads the state again.
@@ -102,7 +102,7 @@ def list_documents(index_dir: Path) -> list[DocumentSummary]:
 
 
 def load_index(
-    index_dir: Path,
+    index_dir: Path | str,
     settings: Settings,
     embedder: Embedder | None = None,
     previous: Index | None = None,
@@ -110,8 +110,10 @@ def load_index(
     """Open the current generation of the index at `index_dir`. Raises if it is missing,
     corrupt, or of another embedder. Segments that `previous` (an earlier load of the same
     folder) has already loaded are shared, not read again."""
+    index_dir = Path(index_dir)
     manifest = _open_folder(index_dir)
     embedder = _embedder_for(index_dir, manifest, settings, embedder)
+    limit_threads(settings.embed_threads)
     tuned = settings.tuned_for(manifest.embedder.name)
     known = previous.segments if previous is not None and previous.path == index_dir else {}
     for attempt in range(_ATTEMPTS):

@@ -19,12 +19,25 @@ from typing import Any
 
 import faiss
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from rag.config import Settings
 from rag.index.ids import contains
 
 FILE_NAME = "vectors.faiss"
 _TRAINING_PER_CELL = 64
+_threads: int | None = None  # what limit_threads last set
+
+
+def limit_threads(n: int) -> None:
+    """At most `n` threads in FAISS (its OpenMP) and in BLAS (numpy's and FAISS's OpenBLAS) for
+    this process. At their defaults, one a core, a search's few small products wake them and
+    they spin while the encoder works."""
+    global _threads
+    if n != _threads:
+        faiss.omp_set_num_threads(n)
+        threadpool_limits(limits=n, user_api="blas")
+        _threads = n
 
 
 def choose_kind(n_vectors: int, settings: Settings) -> str:

@@ -1,3 +1,7 @@
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import faiss
@@ -42,3 +46,44 @@ def test_each_kind_finds_a_vector_itself_and_filters(kind: str, tmp_path: Path) 
 def test_k_larger_than_the_index() -> None:
     index = FaissVectorIndex.build(_vectors(3), np.arange(3), Settings())
     assert len(index.search(_vectors(3)[0], 10)) == 3
+
+
+THREADS = """
+import json, sys
+import faiss
+from threadpoolctl import threadpool_info
+from rag.config import Settings
+from rag.index.loading import load_index
+
+def threads():
+    blas = sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+    return {"faiss": faiss.omp_get_max_threads(), "blas": blas}
+
+before = threads()
+load_index(sys.argv[1], Settings())  # a str, as a library user may pass it
+print(json.dumps({"before": before, "after": threads()}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("index", "threads"), [("e5_index_dir", 1), ("e5_index_dir", 2), ("built_index_dir", 1)]
+)
+def test_a_loaded_index_holds_faiss_and_blas_to_the_embed_threads(
+    request: pytest.FixtureRequest, index: str, threads: int
+) -> None:
+    """At their defaults (one a core) FAISS's and BLAS's idle threads spin beside the encoder;
+    a process that loads an index holds them to `embed_threads`, with no variable set, whatever
+    its embedder (use-m3 limited BLAS, and with it FAISS's OpenMP, itself; e5-small did not)."""
+    index_dir: Path = request.getfixturevalue(index)
+    env = {k: v for k, v in os.environ.items() if "THREAD" not in k and k != "RAG_EMBEDDER"}
+    env["RAG_EMBED_THREADS"] = str(threads)
+    out = subprocess.run(
+        [sys.executable, "-c", THREADS, str(index_dir)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    cores = os.cpu_count()
+    assert seen["before"] == {"faiss": cores, "blas": [cores]}, seen  # what rag changes
+    assert seen["after"] == {"faiss": threads, "blas": [threads]}, seen
