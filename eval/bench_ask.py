@@ -3,12 +3,13 @@
 Two processes load the same index with no thread variable set (as a user's shell has it):
 - `rag`: as rag runs, FAISS and BLAS held to `embed_threads` (1) once the index is loaded;
 - `library defaults`: the same, then FAISS's OpenMP and BLAS set back to their defaults (one
-  thread a core), as rag ran before.
-They take the questions in turn (the gold set and eval/unanswerable.jsonl, each asked once),
-so a shared machine's drift falls on both. For each question each process measures, in
-process CPU (every thread's): the question's encoding alone (`encode_queries`, at one thread),
-then the search of it, then the same search again (a question asked twice). The ratios of the
-medians are the result: search CPU ÷ encoding CPU, with its wall time beside it.
+  thread a core), as rag ran before;
+and with --which two more, FAISS alone and BLAS alone set back to their defaults. They take
+the questions in turn (the gold set and eval/unanswerable.jsonl, each asked once), so a shared
+machine's drift falls on all. For each question each process measures, in process CPU (every
+thread's): the question's encoding alone (`encode_queries`, at one thread), then the search of
+it, then the same search again (a question asked twice). The ratios of the medians are the
+result: search CPU ÷ encoding CPU, with its wall time beside it.
 
 Run: .venv/bin/python eval/bench_ask.py [--bilingual] [--index DIR] [--modes hybrid,dense,bm25]
 Without --index it builds corpus/ with the default embedder into a temporary folder; with
@@ -37,8 +38,9 @@ from rag.config import Settings
 from rag.index.loading import load_index
 from rag.retrieval.search import search
 index = load_index(Path(sys.argv[1]), Settings())
-if sys.argv[2] == "defaults":
+if sys.argv[2] in ("defaults", "faiss"):
     faiss.omp_set_num_threads(os.cpu_count())
+if sys.argv[2] in ("defaults", "blas"):
     threadpool_limits(limits=os.cpu_count(), user_api="blas")
 for q in ("Qui est le maire ?", "What is a smart city?"):  # model load, first calls
     search(index, q)
@@ -62,6 +64,8 @@ THREAD_VARIABLES = (
     "GOMP_SPINCOUNT", "OMP_THREAD_LIMIT", "RAG_EMBED_THREADS",
 )  # fmt: skip
 CONFIGS = {"rag": "rag", "library defaults": "defaults"}
+# --which: which library's threads cost it, each set back to its default alone.
+ONE_AT_A_TIME = {"FAISS at its default": "faiss", "BLAS at its default": "blas"}
 HANDBOOK = Path("/usr/share/doc/debian-handbook/html/en-US")
 ENGLISH = ("who-is-this-book-for", "raspbian", "devuan", "kali", "tails", "pureos", "grml",
            "steamos", "doudoulinux", "other-derivatives")  # fmt: skip
@@ -97,6 +101,7 @@ def main() -> None:
     parser.add_argument("--bilingual", action="store_true", help="corpus/ and English pages")
     parser.add_argument("--modes", default="hybrid,dense,bm25")
     parser.add_argument("--json", type=Path, help="write the medians here")
+    parser.add_argument("--which", action="store_true", help="also FAISS alone and BLAS alone")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ask-") as tmp:
         index = args.index
@@ -112,7 +117,8 @@ def main() -> None:
                 [sys.executable, "-m", "rag.cli", "index", "--corpus", str(corpus), "--index",
                  str(index)], check=True, capture_output=True,
             )  # fmt: skip
-        procs = {name: start(index, config) for name, config in CONFIGS.items()}
+        configs = {**CONFIGS, **(ONE_AT_A_TIME if args.which else {})}
+        procs = {name: start(index, config) for name, config in configs.items()}
         qs = questions()
         results: dict[str, dict[str, dict[str, float]]] = {}
         print(f"{len(qs)} questions, {os.cpu_count()} cores, index {index}")
