@@ -101,17 +101,21 @@ def _groups(question: GoldQuestion, doc_language: dict[str, str]) -> list[str]:
 
 
 def ranx_scores(
-    qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]
+    qrels: dict[str, dict[str, int]],
+    run: dict[str, dict[str, float]],
+    metrics: tuple[str, ...] = tuple(METRICS.values()),
 ) -> dict[str, float]:
-    """ranx's scores of `METRICS` for `run` against `qrels`. On a fresh machine ranx's numba
+    """ranx's scores of `metrics` for `run` against `qrels`. On a fresh machine ranx's numba
     kernels compile on first use and warn "unsafe cast from uint64 to int64" (its counts are
     small): ranx's to fix, not a reader's of `rag eval` to see, so that one warning is hidden."""
     from ranx import Qrels, Run, evaluate
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="unsafe cast from uint64 to int64")
-        scores = evaluate(Qrels(qrels), Run(run), list(METRICS.values()), make_comparable=True)
-    return {m: float(scores[m]) for m in METRICS.values()}
+        scores = evaluate(Qrels(qrels), Run(run), list(metrics), make_comparable=True)
+    if not isinstance(scores, dict):  # ranx gives one metric's score alone
+        return {metrics[0]: float(scores)}
+    return {m: float(scores[m]) for m in metrics}
 
 
 def score_modes(
