@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 
 from rag.config import Settings
@@ -41,21 +42,41 @@ from serving import Served  # noqa: E402
 def pytest_configure(config: pytest.Config) -> None:
     """Every run's property tests draw from one seed, chosen here unless `--hypothesis-seed`
     gives it, and printed, so that a failure is run again with the same examples. Hypothesis
-    alone prints the failing example, not the seed that drew it."""
-    if config.getoption("hypothesis_seed") is None:
+    alone prints the failing example, not the seed that drew it.
+
+    Where `CI` is set, hypothesis loads its `ci` profile, which derandomizes: each test draws
+    the same examples on every run and a seed changes nothing. That stays so (CI never flakes
+    on a new draw), unless `--hypothesis-seed` is given, which then chooses the examples there
+    too."""
+    if config.getoption("hypothesis_seed") is not None:
+        if hypothesis.settings.default.derandomize:
+            hypothesis.settings.register_profile(
+                "seeded", hypothesis.settings.default, derandomize=False
+            )
+            hypothesis.settings.load_profile("seeded")
+    elif not hypothesis.settings.default.derandomize:
         config.option.hypothesis_seed = str(random.randrange(2**32))
 
 
+def _examples(config: pytest.Config) -> tuple[str, str]:
+    """How this run's property tests draw, and the command that draws the same again."""
+    seed = config.option.hypothesis_seed
+    if seed is None:
+        return "derandomized (hypothesis' ci profile)", "CI=true pytest (CI=true make test)"
+    return f"seed {seed}", (
+        f"pytest --hypothesis-seed={seed} (make test PYTEST_ARGS=--hypothesis-seed={seed})"
+    )
+
+
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"hypothesis seed {config.option.hypothesis_seed}"
+    return f"hypothesis {_examples(config)[0]}"
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if exitstatus == pytest.ExitCode.TESTS_FAILED:
-        seed = config.option.hypothesis_seed
+        how, again = _examples(config)
         terminalreporter.write_line(
-            f"the property tests drew from seed {seed}; the same examples again: "
-            f"pytest --hypothesis-seed={seed} (make test PYTEST_ARGS=--hypothesis-seed={seed})"
+            f"the property tests drew {how}; the same examples again: {again}"
         )
 
 
