@@ -4,12 +4,13 @@ Two processes load the same index with no thread variable set (as a user's shell
 - `rag`: as rag runs, FAISS and BLAS held to `embed_threads` (1) once the index is loaded;
 - `library defaults`: the same, then FAISS's OpenMP and BLAS set back to their defaults (one
   thread a core), as rag ran before;
+- `no question cache`: as rag runs, with `query_cache=0` (as rag ran before 2026-12-07);
 and with --which two more, FAISS alone and BLAS alone set back to their defaults. They take
 the questions in turn (the gold set and eval/unanswerable.jsonl, each asked once), so a shared
 machine's drift falls on all. For each question each process measures, in process CPU (every
 thread's): the question's encoding alone (`encode_queries`, at one thread), then the search of
-it, then the same search again (a question asked twice). The ratios of the medians are the
-result: search CPU ÷ encoding CPU, with its wall time beside it.
+it, then the same search again (a question asked twice, its vector cached). The ratios of the
+medians are the result: search CPU ÷ encoding CPU, with its wall time beside it.
 
 Run: .venv/bin/python eval/bench_ask.py [--bilingual] [--index DIR] [--modes hybrid,dense,bm25]
 Without --index it builds corpus/ with the default embedder into a temporary folder; with
@@ -37,7 +38,8 @@ from threadpoolctl import threadpool_limits
 from rag.config import Settings
 from rag.index.loading import load_index
 from rag.retrieval.search import search
-index = load_index(Path(sys.argv[1]), Settings())
+cache = {"query_cache": 0} if sys.argv[2] == "nocache" else {}
+index = load_index(Path(sys.argv[1]), Settings(**cache))
 if sys.argv[2] in ("defaults", "faiss"):
     faiss.omp_set_num_threads(os.cpu_count())
 if sys.argv[2] in ("defaults", "blas"):
@@ -50,6 +52,7 @@ for line in sys.stdin:
     c = time.process_time()
     index.embedder.encode_queries([question])
     encode = time.process_time() - c
+    index.embedder.forget_queries()  # the first search is of a question not seen before
     times = []
     for _ in range(2):
         c, w = time.process_time(), time.perf_counter()
@@ -63,7 +66,7 @@ THREAD_VARIABLES = (
     "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY",
     "GOMP_SPINCOUNT", "OMP_THREAD_LIMIT", "RAG_EMBED_THREADS",
 )  # fmt: skip
-CONFIGS = {"rag": "rag", "library defaults": "defaults"}
+CONFIGS = {"rag": "rag", "library defaults": "defaults", "no question cache": "nocache"}
 # --which: which library's threads cost it, each set back to its default alone.
 ONE_AT_A_TIME = {"FAISS at its default": "faiss", "BLAS at its default": "blas"}
 HANDBOOK = Path("/usr/share/doc/debian-handbook/html/en-US")

@@ -13,6 +13,7 @@ import re
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -53,10 +54,19 @@ class Embedder(ABC):
     name: str
     dimension: int
 
-    def __init__(self, batch_size: int = 64, query_prefix: str = "", passage_prefix: str = ""):
+    def __init__(
+        self,
+        batch_size: int = 64,
+        query_prefix: str = "",
+        passage_prefix: str = "",
+        query_cache: int = 0,
+    ):
         self.batch_size = batch_size
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
+        # The vectors of the last `query_cache` questions asked one at a time (a search asks
+        # one), read-only so that no caller changes what the next one gets.
+        self._query_vector = lru_cache(maxsize=query_cache)(self._encode_one_query)
 
     @abstractmethod
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
@@ -68,7 +78,18 @@ class Embedder(ABC):
         return self._embed_batch(texts)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 1 and self._query_vector.cache_parameters()["maxsize"]:
+            return self._query_vector(texts[0])[None, :]
         return self._encode([self.query_prefix + t for t in texts], embed=self._embed_query_batch)
+
+    def forget_queries(self) -> None:
+        """Empty the question cache (benchmarks measure a question not seen before)."""
+        self._query_vector.cache_clear()
+
+    def _encode_one_query(self, text: str) -> np.ndarray:
+        (vector,) = self._encode([self.query_prefix + text], embed=self._embed_query_batch)
+        vector.flags.writeable = False
+        return vector
 
     def encode_passages(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
@@ -182,6 +203,7 @@ def make_embedder(name: str, settings: Settings) -> Embedder:
         "batch_size": settings.embed_batch_size,
         "query_prefix": settings.query_prefix,
         "passage_prefix": settings.passage_prefix,
+        "query_cache": settings.query_cache,
     }
     if name == USE_M3:
         return UseM3Embedder(threads=settings.embed_threads, **common)

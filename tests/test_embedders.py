@@ -34,6 +34,42 @@ def test_batching_gives_the_same_vectors(use_embedder: Embedder) -> None:
     assert np.allclose(small.encode_passages(texts), one_batch, atol=1e-5)
 
 
+def _counting(embedder: Embedder) -> list[list[str]]:
+    """The batches of questions `embedder` encodes from now on."""
+    calls: list[list[str]] = []
+    embed = embedder._embed_query_batch
+
+    def counted(texts: list[str]) -> np.ndarray:
+        calls.append(texts)
+        return embed(texts)
+
+    embedder._embed_query_batch = counted  # type: ignore[method-assign]
+    return calls
+
+
+def test_a_question_asked_again_is_not_encoded_again_and_the_cache_is_bounded() -> None:
+    cached = make_embedder("use-m3", Settings(embed_threads=1, query_cache=2))
+    calls = _counting(cached)
+    first = cached.encode_queries(["Qui est le maire ?"])
+    assert np.array_equal(cached.encode_queries(["Qui est le maire ?"]), first)
+    assert calls == [["Qui est le maire ?"]]
+    with pytest.raises(ValueError, match="read-only"):
+        first[0, 0] = 2.0  # what a caller gets cannot change what the next caller gets
+    for question in ("Une ville ?", "Un pays ?", "Qui est le maire ?"):  # two are kept
+        cached.encode_queries([question])
+    assert calls[1:] == [["Une ville ?"], ["Un pays ?"], ["Qui est le maire ?"]]
+    cached.encode_queries(["Un pays ?", "Une ville ?"])  # a batch is encoded as it comes
+    assert calls[-1] == ["Un pays ?", "Une ville ?"]
+    cached.forget_queries()
+    cached.encode_queries(["Un pays ?"])
+    assert calls[-1] == ["Un pays ?"]
+
+    plain = make_embedder("use-m3", Settings(embed_threads=1, query_cache=0))
+    plain_calls = _counting(plain)
+    again = [plain.encode_queries(["Qui est le maire ?"]) for _ in range(2)]
+    assert len(plain_calls) == 2 and np.allclose(again[0], first, atol=1e-6)
+
+
 def test_unknown_embedder_lists_valid_names() -> None:
     for name in ("openai", "sentence-transformers:", "use-m4"):
         with pytest.raises(UnknownBackendError, match="valid embedders: use-m3, e5-small, sent"):
