@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     # default of one a core, their idle threads spin beside the encoder (eval/bench_ask.py).
     embed_threads: int = Field(1, ge=1, le=64)
     embed_batch_size: int = Field(64, ge=1, le=4096)
-    # A question asked again costs its search alone (about 0.02x its encoding, bench_ask.py):
+    # A question asked again costs its search alone (0.04-0.08x its encoding, bench_ask.py):
     # 4,096 vectors of 384 floats are 6 MB a process.
     query_cache: int = Field(4096, ge=0, le=1_000_000, description="question vectors kept; 0: none")
     query_prefix: str = Field("", description="put before questions, e.g. 'query: ' for e5")
