@@ -32,6 +32,8 @@ os.environ.setdefault("RAG_EMBEDDER", "use-m3")
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 HANGZHOU = "002_4fe2696a3ac29a64"
+# The run's hypothesis seed, for the processes of the run (xdist's workers): see pytest_configure.
+SEED_VARIABLE = "RAG_TESTS_HYPOTHESIS_SEED"
 
 # The benchmarks' helpers, `serving.Served` first: the one way a test starts `rag serve`.
 sys.path.insert(0, str(ROOT / "eval"))
@@ -55,7 +57,9 @@ def pytest_configure(config: pytest.Config) -> None:
             )
             hypothesis.settings.load_profile("seeded")
     elif not hypothesis.settings.default.derandomize:
-        config.option.hypothesis_seed = str(random.randrange(2**32))
+        # Chosen once, by pytest or by xdist's controller: its workers inherit the variable.
+        seed = os.environ.setdefault(SEED_VARIABLE, str(random.randrange(2**32)))
+        config.option.hypothesis_seed = seed
 
 
 def _examples(config: pytest.Config) -> tuple[str, str]:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, SEED_VARIABLE
 from hypothesis._settings import _CI_VARS
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def run(tmp_path: Path, name: str, *args: str, ci: bool = False) -> tuple[str, l
     """pytest on the two tests above with this suite's conftest as a plugin, with `CI` set or
     not (hypothesis reads it): its output, and what the property test drew."""
     drawn = tmp_path / f"{name}.txt"
-    env = {k: v for k, v in os.environ.items() if k not in _CI_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in {*_CI_VARS, SEED_VARIABLE}}
     env |= {"PYTHONPATH": str(ROOT / "tests"), "DRAWN": str(drawn)} | ({"CI": "true"} if ci else {})
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", os.devnull,
@@ -70,3 +70,13 @@ def test_where_ci_is_set_runs_draw_the_same_unless_a_seed_is_given(tmp_path: Pat
     assert "hypothesis seed 7\n" in seeded and drawn_seeded != drawn
     _, drawn_seeded_here = run(tmp_path, "seeded-here", "--hypothesis-seed=7")
     assert drawn_seeded_here == drawn_seeded
+
+
+def test_xdist_workers_draw_from_the_seed_the_header_prints(tmp_path: Path) -> None:
+    """`make test` runs in xdist's workers: the seed is chosen once, by the controller, and is
+    the one its workers draw from (each would otherwise choose its own, never printed)."""
+    (tmp_path / "test_properties.py").write_text(PROPERTIES)
+    spread, drawn = run(tmp_path, "spread", "-n", "2")
+    (seed,) = re.findall(r"^hypothesis seed (\d+)$", spread, re.MULTILINE)
+    _, drawn_here = run(tmp_path, "here", f"--hypothesis-seed={seed}")
+    assert drawn_here == drawn
