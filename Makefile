@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # pytest-xdist's processes for `make test`: two cores, one module each at a time (a module's
 # fixtures are made once). `make test TEST_WORKERS=0` runs in one process.
 TEST_WORKERS ?= 2
-XDIST = $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+XDIST = $(if $(filter-out 0,$(TEST_WORKERS)), -n $(TEST_WORKERS) --dist loadfile)
 
 .PHONY: install install-dev browser handbook documents run test test-fast check clean
 
@@ -73,11 +73,11 @@ run: install
 	$(RAG) serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 test: install-dev browser handbook documents
-	HF_HUB_OFFLINE=1 $(PY) -m pytest $(XDIST)$(if $(PYTEST_ARGS), $(PYTEST_ARGS))
+	HF_HUB_OFFLINE=1 $(PY) -m pytest$(XDIST)$(if $(PYTEST_ARGS), $(PYTEST_ARGS))
 
 # The tests that start no server, browser or Ray cluster: about 2 minutes.
 test-fast: install-dev
-	HF_HUB_OFFLINE=1 $(PY) -m pytest $(XDIST) -m "not slow"$(if $(PYTEST_ARGS), $(PYTEST_ARGS))
+	HF_HUB_OFFLINE=1 $(PY) -m pytest$(XDIST) -m "not slow"$(if $(PYTEST_ARGS), $(PYTEST_ARGS))
 
 check: install-dev
 	$(VENV)/bin/ruff check rag tests

@@ -302,21 +302,28 @@ def folder_mb(path: Path) -> float:
     return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20, 1)
 
 
+def _child(target: Callable[..., dict], args: tuple[Any, ...], writer: Any) -> None:
+    try:
+        writer.send(target(*args))
+    except BaseException as exc:
+        writer.send({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+
+
 def _in_child(target: Callable[..., dict], *args: Any) -> dict:
-    """`target(*args)` in a forked process (its memory is its own), returning its dict."""
-    context = multiprocessing.get_context("fork")
+    """`target(*args)` in a process of its own (its memory is its own), returning its dict.
+    The process is started fresh ("spawn"), not forked: a fork inherits the OpenMP and BLAS
+    thread pools of its parent without their threads, and a FAISS search there spun on one core
+    forever (CI, 2026-12-07; tests/evaluation/test_bench_scale.py)."""
+    context = multiprocessing.get_context("spawn")
     reader, writer = context.Pipe(duplex=False)
-
-    def run() -> None:
-        try:
-            writer.send(target(*args))
-        except BaseException as exc:
-            writer.send({"error": f"{type(exc).__name__}: {exc}"})
-            raise
-
-    child = context.Process(target=run)
+    child = context.Process(target=_child, args=(target, args, writer))
     child.start()
-    result = reader.recv()
+    writer.close()  # so that a child that dies unheard is an EOFError here, not a wait
+    try:
+        result = reader.recv()
+    except EOFError:
+        result = {"error": f"the process died (exit code {child.join() or child.exitcode})"}
     child.join()
     if "error" in result:
         raise RuntimeError(f"{target.__name__} failed: {result['error']}")

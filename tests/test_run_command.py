@@ -32,7 +32,12 @@ def test_make_run_installs_the_service_alone() -> None:
 
 
 def test_make_test_fast_leaves_out_the_slow_tests() -> None:
-    assert re.search(r'pytest -m "not slow"$', make_dry_run("test-fast"), re.M)
+    assert re.search(r'pytest -n 2 --dist loadfile -m "not slow"$', make_dry_run("test-fast"), re.M)
+
+
+def test_make_test_runs_in_two_processes_unless_told_otherwise() -> None:
+    assert re.search(r"pytest -n 2 --dist loadfile$", make_dry_run("test"), re.M)
+    assert re.search(r"-m pytest$", make_dry_run("test", "TEST_WORKERS=0"), re.M)
 
 
 def test_make_run_leaves_the_port_to_rag_port_unless_given() -> None:

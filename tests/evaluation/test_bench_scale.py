@@ -4,8 +4,11 @@ search, and two workers over HTTP share the index's memory. (The sizes that matt
 take an hour: eval/README.md has them.)"""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -70,3 +73,42 @@ def test_two_workers_share_pages_and_rag_index_embeds_at_the_raw_rate(result: di
     throughput = result["throughput"]
     assert throughput["texts"] > 5 and throughput["raw_per_s"] > 0
     assert throughput["ratio"] > 0  # recorded, not held to the target here: timings are noisy
+
+
+PROBE = """
+import sys
+sys.path.insert(0, {eval!r})
+import faiss
+import numpy as np
+import bench_scale
+
+def search() -> dict:
+    faiss.omp_set_num_threads(2)
+    vectors = np.random.default_rng(0).random((2000, 64), dtype=np.float32)
+    index = faiss.IndexFlatIP(64)
+    index.add(vectors)
+    index.search(vectors[:500], 10)
+    return {{"searched": 500}}
+
+if __name__ == "__main__":
+    search()  # this process has used OpenMP's threads: a fork of it inherits their state
+    print(bench_scale._in_child(search))
+"""
+
+
+def test_a_phase_runs_in_a_fresh_process_after_the_parent_used_openmp(tmp_path: Path) -> None:
+    """Forked, a phase's FAISS search spun on one core for good (a CI run of the fixture above
+    hung 30 min in `ann_recall`): a phase's process must not inherit its parent's threads."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE.format(eval=str(ROOT / "eval")))
+    proc = subprocess.Popen(
+        [sys.executable, str(probe)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the phase's process too
+        proc.communicate()
+        raise AssertionError("the phase did not end in 120 s") from None
+    assert proc.returncode == 0 and "{'searched': 500}" in out, out
