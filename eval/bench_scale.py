@@ -312,9 +312,9 @@ def _child(target: Callable[..., dict], args: tuple[Any, ...], writer: Any) -> N
 
 def _in_child(target: Callable[..., dict], *args: Any) -> dict:
     """`target(*args)` in a process of its own (its memory is its own), returning its dict.
-    The process is started fresh ("spawn"), not forked: a fork inherits the OpenMP and BLAS
-    thread pools of its parent without their threads, and a FAISS search there spun on one core
-    forever (CI, 2026-12-07; tests/evaluation/test_bench_scale.py)."""
+    The process is started fresh ("spawn"), not forked: a fork inherits the OpenMP thread pool
+    of its parent without its threads, and OpenMP there waits for them forever
+    (tests/evaluation/test_bench_scale.py)."""
     context = multiprocessing.get_context("spawn")
     reader, writer = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(target, args, writer))
@@ -420,9 +420,10 @@ def ann_recall(size: int, index_dir: Path, args: argparse.Namespace) -> dict:
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
     queries = embedder.encode_queries(questions)
-    faiss.omp_set_num_threads(2)
+    # At the process's one thread, as `load_index` left FAISS and BLAS: raising FAISS's OpenMP
+    # alone, to 2, for this search had it spin on one core for good in CI (twice, 2026-12-07;
+    # FAISS's OpenBLAS runs on its OpenMP and stays held to 1).
     _, truth = exact.search(queries, 10)
-    faiss.omp_set_num_threads(1)
     truth = live[truth]
     main = index.vectors.segments[0]
     curve = {}

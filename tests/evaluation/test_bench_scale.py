@@ -97,8 +97,8 @@ if __name__ == "__main__":
 
 
 def test_a_phase_runs_in_a_fresh_process_after_the_parent_used_openmp(tmp_path: Path) -> None:
-    """Forked, a phase's FAISS search spun on one core for good (a CI run of the fixture above
-    hung 30 min in `ann_recall`): a phase's process must not inherit its parent's threads."""
+    """Forked after its parent used OpenMP, a phase's FAISS search waits for good for threads
+    the fork did not copy: a phase's process must not inherit its parent's."""
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE.format(eval=str(ROOT / "eval")))
     proc = subprocess.Popen(
@@ -112,3 +112,38 @@ def test_a_phase_runs_in_a_fresh_process_after_the_parent_used_openmp(tmp_path: 
         proc.communicate()
         raise AssertionError("the phase did not end in 120 s") from None
     assert proc.returncode == 0 and "{'searched': 500}" in out, out
+
+
+THREADS = """
+import argparse, json, sys
+from pathlib import Path
+sys.path.insert(0, {eval!r})
+import faiss
+import bench_scale
+
+asked = []
+original = faiss.omp_set_num_threads
+faiss.omp_set_num_threads = lambda n: (asked.append(n), original(n))[1]
+found = bench_scale.ann_recall(
+    0, Path({index!r}), argparse.Namespace(embedder="use-m3", work=Path({work!r}))
+)
+print(json.dumps({{"threads": asked, "recall": found["curve"]["exact"]["recall@10"]}}))
+"""
+
+
+def test_the_exact_search_keeps_faiss_at_the_process_thread_limit(
+    tmp_path: Path, built_index_dir: Path
+) -> None:
+    """`ann_recall` raised FAISS's OpenMP to 2 threads for its exact search while BLAS stayed
+    held to 1, and the search spun on one core for good in two CI runs (2026-12-07): FAISS
+    keeps the one thread `load_index` gave it."""
+    probe = tmp_path / "threads.py"
+    probe.write_text(THREADS.format(eval=str(ROOT / "eval"), index=str(built_index_dir),
+                                    work=str(tmp_path)))  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(probe)], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout.splitlines()[-1])
+    assert found["threads"] and set(found["threads"]) == {1}, found
+    assert found["recall"] > 0.99  # a flat index is exact search
