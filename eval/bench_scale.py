@@ -323,7 +323,8 @@ def _in_child(target: Callable[..., dict], *args: Any) -> dict:
     try:
         result = reader.recv()
     except EOFError:
-        result = {"error": f"the process died (exit code {child.join() or child.exitcode})"}
+        child.join()
+        result = {"error": f"the process died (exit code {child.exitcode})"}
     child.join()
     if "error" in result:
         raise RuntimeError(f"{target.__name__} failed: {result['error']}")
