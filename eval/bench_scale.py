@@ -323,9 +323,10 @@ def _in_child(target: Callable[..., dict], *args: Any) -> dict:
     try:
         result = reader.recv()
     except EOFError:
-        child.join()
-        result = {"error": f"the process died (exit code {child.exitcode})"}
+        result = None
     child.join()
+    if result is None:
+        result = {"error": f"the process died (exit code {child.exitcode})"}
     if "error" in result:
         raise RuntimeError(f"{target.__name__} failed: {result['error']}")
     return result

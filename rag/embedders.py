@@ -67,6 +67,7 @@ class Embedder(ABC):
         # The vectors of the last `query_cache` questions asked one at a time (a search asks
         # one), read-only so that no caller changes what the next one gets.
         self._query_vector = lru_cache(maxsize=query_cache)(self._encode_one_query)
+        self._caches_queries = query_cache > 0
 
     @abstractmethod
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
@@ -78,7 +79,7 @@ class Embedder(ABC):
         return self._embed_batch(texts)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) == 1 and self._query_vector.cache_parameters()["maxsize"]:
+        if len(texts) == 1 and self._caches_queries:
             return self._query_vector(texts[0])[None, :]
         return self._encode([self.query_prefix + t for t in texts], embed=self._embed_query_batch)
 
