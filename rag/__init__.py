@@ -43,11 +43,17 @@ _HOMES = {
     "SearchFilters": "rag.retrieval.search",
     "search": "rag.retrieval.search",
     "build_context": "rag.retrieval.context",
+    "CollectionSummary": "rag.answers",
+    "collection_names": "rag.indexing.collections",
+    "create_collection": "rag.indexing.collections",
+    "delete_collection": "rag.indexing.collections",
+    "open_collection": "rag.indexing.collections",
 }
 
 __all__ = [
     "BuildReport",
     "Citation",
+    "CollectionSummary",
     "ContextBlock",
     "Document",
     "DocumentSummary",
@@ -65,9 +71,13 @@ __all__ = [
     "__version__",
     "build_context",
     "build_index",
+    "collection_names",
+    "create_collection",
+    "delete_collection",
     "index_corpus",
     "load_corpus",
     "load_index",
+    "open_collection",
     "open_or_build_index",
     "parse_document",
     "search",
@@ -78,6 +88,7 @@ __all__ = [
 if TYPE_CHECKING:
     from rag.answers import (
         Citation,
+        CollectionSummary,
         ContextBlock,
         DocumentSummary,
         Highlight,
@@ -89,6 +100,12 @@ if TYPE_CHECKING:
     from rag.index.live import LiveIndex
     from rag.index.loading import Index, load_index
     from rag.indexing.build import BuildReport, build_index, open_or_build_index, write_index
+    from rag.indexing.collections import (
+        collection_names,
+        create_collection,
+        delete_collection,
+        open_collection,
+    )
     from rag.indexing.updates import UpdateReport, index_corpus, update_index
     from rag.ingest.corpus import load_corpus
     from rag.ingest.formats import Document, FormatLimits, parse_document

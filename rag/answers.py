@@ -100,6 +100,18 @@ class ContextBlock(BaseModel):
     )
 
 
+class CollectionSummary(BaseModel):
+    """A collection as listed: its name, embedder and size."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    embedder: str
+    documents: int
+    passages: int
+    updated_at: str
+
+
 class DocumentSummary(BaseModel):
     """A document as listed: its metadata and how many passages it was cut into."""
 

@@ -35,6 +35,13 @@ err = Console(stderr=True, soft_wrap=True)
 
 CorpusOpt = Annotated[Path | None, typer.Option("--corpus", help="corpus folder [corpus/]")]
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="index folder [index/]")]
+CollectionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--collection",
+        help="a collection's name: its index is RAG_COLLECTIONS_DIR/<name> [default: --index]",
+    ),
+]
 EmbedderOpt = Annotated[
     str | None,
     typer.Option(
@@ -50,10 +57,16 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def make_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with the options given on the command line on top."""
+def make_settings(
+    collection: str | None = None, existing: bool = True, **overrides: Any
+) -> Settings:
+    """Settings from the environment, with the options given on the command line on top;
+    with `collection`, those of that collection (its index folder), which must exist unless
+    not `existing`."""
+    if collection is not None and overrides.get("index_dir") is not None:
+        fail("give --index or --collection, not both (a collection's index is its own folder)")
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
@@ -63,6 +76,20 @@ def make_settings(**overrides: Any) -> Settings:
             for e in exc.errors()
         )
         fail(f"bad setting: {problems}")
+    if collection is None:
+        return settings
+    try:
+        named = settings.for_collection(collection)
+    except RagError as exc:
+        fail(str(exc))
+    from rag.index.manifest import MANIFEST
+
+    if existing and not (named.index_dir / MANIFEST).exists():
+        fail(
+            f"no collection named {collection!r} at {named.index_dir.absolute()}; `rag "
+            f"collections` lists them, `rag index --collection {collection} --corpus DIR` makes it"
+        )
+    return named
 
 
 @contextmanager
@@ -107,6 +134,7 @@ def build_progress() -> Iterator[Callable[[str, int, int], None]]:
 def index_command(
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
+    collection: CollectionOpt = None,
     embedder: EmbedderOpt = None,
     chunk_size: Annotated[int | None, typer.Option(help="characters per passage")] = None,
     chunk_overlap: Annotated[int | None, typer.Option(help="characters of overlap")] = None,
@@ -137,6 +165,8 @@ def index_command(
     from rag.indexing.updates import index_corpus
 
     settings = make_settings(
+        collection=collection,
+        existing=False,
         corpus_dir=corpus,
         index_dir=index,
         embedder=embedder,
@@ -202,6 +232,7 @@ def _print_update(report: UpdateReport, index_dir: Path, extra: str = "") -> Non
 def add_command(
     paths: Annotated[list[Path], typer.Argument(help="files or folders of documents")],
     index: IndexOpt = None,
+    collection: CollectionOpt = None,
 ) -> None:
     """Add documents to the index, replacing any of the same id (a file's id is its name
     without the extension). Same formats and cleaning as `rag index`."""
@@ -210,7 +241,7 @@ def add_command(
     from rag.ingest.corpus import read_paths
     from rag.ingest.formats import FormatLimits
 
-    settings = make_settings(index_dir=index)
+    settings = make_settings(collection=collection, index_dir=index)
     with user_errors(), build_progress() as progress:
         reading = read_paths(paths, FormatLimits.of(settings))
         for skipped in reading.skipped:
@@ -229,11 +260,12 @@ def add_command(
 def remove_command(
     doc_ids: Annotated[list[str], typer.Argument(help="ids of documents in the index")],
     index: IndexOpt = None,
+    collection: CollectionOpt = None,
 ) -> None:
     """Remove documents from the index. Nothing is removed if any id is unknown."""
     from rag.indexing.updates import update_index
 
-    settings = make_settings(index_dir=index)
+    settings = make_settings(collection=collection, index_dir=index)
     with user_errors():
         report = update_index(settings.index_dir, settings, remove=doc_ids)
     _print_update(report, settings.index_dir)
@@ -242,6 +274,7 @@ def remove_command(
 @app.command("documents")
 def documents_command(
     index: IndexOpt = None,
+    collection: CollectionOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List the documents of the index: id, title, date, language and passages."""
@@ -249,7 +282,7 @@ def documents_command(
 
     from rag.index.loading import list_documents
 
-    settings = make_settings(index_dir=index)
+    settings = make_settings(collection=collection, index_dir=index)
     with user_errors():
         documents = list_documents(settings.index_dir)
     if as_json:
@@ -266,10 +299,37 @@ def documents_command(
     out.print(f"{len(documents)} documents, {sum(d.passages for d in documents)} passages")
 
 
+@app.command("collections")
+def collections_command(
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """List the collections: `default` (the index at --index) and those of
+    RAG_COLLECTIONS_DIR, with their embedders and sizes."""
+    from rich.table import Table
+
+    from rag.indexing.collections import collection_names, summary
+
+    settings = make_settings(index_dir=index)
+    with user_errors():
+        listed = [summary(settings, name) for name in collection_names(settings)]
+    if as_json:
+        payload = [c.model_dump() for c in listed]
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(box=None, highlight=False)
+    for column in ("name", "embedder", "documents", "passages", "updated"):
+        table.add_column(column, no_wrap=True)
+    for c in listed:
+        table.add_row(c.name, c.embedder, str(c.documents), str(c.passages), c.updated_at)
+    out.print(table)
+
+
 @app.command("search")
 def search_command(
     question: Annotated[str, typer.Argument(help="the question, in French or English")],
     index: IndexOpt = None,
+    collection: CollectionOpt = None,
     k: Annotated[int | None, typer.Option("-k", "--k", help="number of passages [5]")] = None,
     mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid")] = "hybrid",
     doc_id: Annotated[
@@ -284,7 +344,7 @@ def search_command(
     from rag.index.loading import load_index
     from rag.retrieval.search import SearchFilters, search
 
-    settings = make_settings(index_dir=index, embedder=embedder)
+    settings = make_settings(collection=collection, index_dir=index, embedder=embedder)
     with user_errors():
         filters = SearchFilters.of(
             {"doc_ids": doc_id or None, "date_from": date_from, "date_to": date_to}
@@ -329,6 +389,7 @@ def eval_command(
     ] = None,
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
+    collection: CollectionOpt = None,
     embedder: EmbedderOpt = None,
     modes: Annotated[str, typer.Option(help="comma-separated modes")] = "dense,bm25,hybrid",
     chunk_size: Annotated[int | None, typer.Option(help="characters per passage")] = None,
@@ -350,6 +411,8 @@ def eval_command(
     from rag.evaluation.report import print_report, write_chart
 
     settings = make_settings(
+        collection=collection,
+        existing=False,
         corpus_dir=corpus,
         index_dir=index,
         embedder=embedder,
@@ -440,15 +503,20 @@ def serve_command(
 @app.command("mcp")
 def mcp_command(index: IndexOpt = None, corpus: CorpusOpt = None) -> None:
     """Serve the search tool and the documents over MCP on stdio (for assistants)."""
+    from rag.config import DEFAULT_COLLECTION
     from rag.index.live import LiveIndex
     from rag.indexing.build import open_or_build_index
+    from rag.service.collections import Collections
     from rag.service.mcp import create_mcp_server
 
     settings = make_settings(index_dir=index, corpus_dir=corpus)
     with user_errors():
         live = LiveIndex(open_or_build_index(settings), settings)
     live.start()  # answers from the index's latest generation, as `rag serve` does
-    create_mcp_server(lambda: live.current).run("stdio")
+    collections = Collections(settings)  # the others, by the tool's `collection`
+    collections.add_resident(DEFAULT_COLLECTION, live)
+    collections.start()
+    create_mcp_server(collections.readable).run("stdio")
 
 
 if __name__ == "__main__":

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag.errors import SettingsError
+from rag.errors import InvalidCollectionNameError, SettingsError
 
 USE_M3 = "use-m3"
 E5_SMALL = "e5-small"
@@ -19,6 +20,14 @@ SEARCH_MODES: tuple[str, ...] = ("dense", "bm25", "hybrid")
 # The bounds of a question, documented by the HTTP API; Settings may lower them.
 MAX_K = 100
 MAX_QUERY_CHARS = 1000
+# Collections: named indexes served side by side. `default` is `index_dir`; any other lives in
+# `collections_dir/<name>` (beside `index_dir` unless set).
+DEFAULT_COLLECTION = "default"
+COLLECTION_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+COLLECTION_NAME_RULE = (
+    "a collection's name is 1 to 63 characters among a-z, 0-9, '_' and '-', and starts with a "
+    "letter or a digit"
+)
 # Bounds of the size of a context block for chatbots (`max_chars`).
 MIN_CONTEXT_CHARS = 200
 MAX_CONTEXT_CHARS = 100_000
@@ -31,6 +40,15 @@ class Settings(BaseSettings):
 
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
+    # Beside the default's index unless set: `index/` and `collections/` (and an index given
+    # elsewhere keeps its collections beside it, not in the working folder).
+    collections_dir: Path = Field(
+        default_factory=lambda data: Path(data["index_dir"]).parent / "collections",
+        description="the collections besides 'default', a folder each",
+    )
+    collection_idle_seconds: float = Field(
+        600.0, ge=0, description="a worker unloads a collection unused this long; 0: never"
+    )
     # None: the index's own embedder when loading, DEFAULT_EMBEDDER when building.
     embedder: str | None = None
     # One thread: a short question gains little from two, and requests run side by side. Also
@@ -120,6 +138,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     api_key: SecretStr | None = Field(None, description="if set, all routes but /health need it")
+    api_keys: Path | None = Field(
+        None, description="a JSON file of keys scoped to collections (README, 'Collections')"
+    )
     cors_origins: list[str] = Field(default_factory=list)
     log_requests: bool = Field(True, description="one JSON log line per request")
     metrics: bool = Field(True, description="count requests and searches for GET /metrics")
@@ -177,6 +198,14 @@ class Settings(BaseSettings):
             _check_overlap(self.chunk_size, self.chunk_overlap)
         return self
 
+    def for_collection(self, name: str) -> Settings:
+        """These settings with `index_dir` at the collection `name` (refused unless the name
+        follows the rule)."""
+        check_collection_name(name)
+        if name == DEFAULT_COLLECTION:
+            return self
+        return self.model_copy(update={"index_dir": self.collections_dir / name})
+
     def tuned_for(self, embedder: str) -> TunedSettings:
         """These settings with every one left unset taken from `embedder`'s tuning."""
         tuning = tuning_of(embedder)
@@ -198,6 +227,14 @@ class TunedSettings(Settings):
     document_weight: float
     bm25_weight: float
     translate_questions: bool
+
+
+def check_collection_name(name: str) -> str:
+    if not re.fullmatch(COLLECTION_NAME_PATTERN, name):
+        raise InvalidCollectionNameError(
+            f"no collection can be named {name!r}: {COLLECTION_NAME_RULE}"
+        )
+    return name
 
 
 def _check_overlap(size: int, overlap: int) -> None:

@@ -66,3 +66,20 @@ class UnsupportedMediaTypeError(RagError):
 
 class DiskFullError(RagError):
     """The disk that holds the index has no room for a change; nothing was changed."""
+
+
+class InvalidCollectionNameError(InvalidQueryError):
+    """A collection's name that does not follow the rule."""
+
+
+class CollectionNotFoundError(RagError):
+    """No collection of that name (or none the caller may read)."""
+
+
+class CollectionConflictError(RagError):
+    """A change to a collection that its state refuses: deleting `default`, or one that is
+    being written to for too long."""
+
+
+class AccessDeniedError(RagError):
+    """The caller's key may read the collection but not change it."""

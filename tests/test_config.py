@@ -1,5 +1,7 @@
 """Settings: an embedder's tuned defaults fill what the user left unset, and only that."""
 
+from pathlib import Path
+
 import pytest
 
 from rag.config import TUNED_SETTINGS, TUNINGS, Settings, tuning_of
@@ -51,3 +53,17 @@ def test_a_key_no_client_can_send_is_refused_at_start_without_being_echoed(key: 
     assert "Traceback" not in proc.stderr
     if key.strip():
         assert key.strip() not in proc.stderr + proc.stdout  # a secret is never printed
+
+
+def test_collections_live_beside_the_default_index_unless_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index given elsewhere keeps its collections beside it: with `collections/` in the
+    working folder, a test's server wrote collections into the checkout."""
+    assert Settings().collections_dir == Path("collections")
+    assert Settings(index_dir=tmp_path / "index").collections_dir == tmp_path / "collections"
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "srv" / "index"))
+    assert Settings().collections_dir == tmp_path / "srv" / "collections"
+    assert Settings(collections_dir=tmp_path / "c").for_collection("v").index_dir == (
+        tmp_path / "c" / "v"
+    )

@@ -4,6 +4,8 @@
     with RagClient("http://127.0.0.1:8000", api_key=None) as client:
         answer = client.search("Qui est le maire de Hangzhou ?", k=3)
 
+`collection="villes"` asks that collection (`/collections/villes/...`); without it, the default.
+
 A refused request raises `RequestRejected` (4xx, with the server's reason), a failing server
 `ServerError` (5xx), and a server that cannot be reached or does not answer in time
 `ServiceUnreachable`.
@@ -19,11 +21,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import TypeAdapter
 
-from rag.answers import ContextBlock, DocumentSummary
+from rag.answers import CollectionSummary, ContextBlock, DocumentSummary
 from rag.errors import RagError
 from rag.service.schemas import DocumentText, SearchAnswer
 
@@ -63,6 +66,13 @@ class Call(Generic[T]):
     path: str
     answer: Any  # type[T], or a generic alias such as list[DocumentSummary]
     json: dict[str, Any] | None = None
+    # Asked of the client's collection (under /collections/{name}/ when it has one).
+    scoped: bool = True
+
+    def url(self, collection: str | None) -> str:
+        if collection is None or not self.scoped:
+            return self.path
+        return f"/collections/{quote(collection, safe='')}{self.path}"
 
     def parse(self, response: httpx.Response) -> T:
         """The answer as a `T`, or the error the status code means."""
@@ -117,6 +127,11 @@ def _document(doc_id: str) -> Call[DocumentText]:
     return Call("GET", f"/documents/{doc_id}", DocumentText)
 
 
+def _collections() -> Call[list[CollectionSummary]]:
+    """The collections the client's key may read, with their embedders and sizes."""
+    return Call("GET", "/collections", list[CollectionSummary], scoped=False)
+
+
 def _unreachable(base_url: str, exc: httpx.HTTPError) -> ServiceUnreachable:
     what = "did not answer in time" if isinstance(exc, httpx.TimeoutException) else "is unreachable"
     return ServiceUnreachable(f"the rag service at {base_url} {what} ({type(exc).__name__})")
@@ -145,16 +160,32 @@ def _awaitable(
     return method
 
 
-class RagClient:
+class _Client:
+    """What both clients keep: the server's address, the collection and the HTTP client."""
+
+    _transport: Callable[..., Any]
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+        collection: str | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.collection = collection  # None: the default collection, at its own paths
+        self._http = self._transport(**_options(base_url, api_key, timeout))
+
+
+class RagClient(_Client):
     """A blocking client. Use it as a context manager, or call `close()`."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0):
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(**_options(base_url, api_key, timeout))
+    _http: httpx.Client
+    _transport = httpx.Client
 
     def _send(self, call: Call[T]) -> T:
         try:
-            response = self._http.request(call.method, call.path, json=call.json)
+            response = self._http.request(call.method, call.url(self.collection), json=call.json)
         except httpx.HTTPError as exc:
             raise _unreachable(self.base_url, exc) from exc
         return call.parse(response)
@@ -163,6 +194,7 @@ class RagClient:
     context = _blocking(_context)
     documents = _blocking(_documents)
     document = _blocking(_document)
+    collections = _blocking(_collections)
 
     def close(self) -> None:
         self._http.close()
@@ -176,16 +208,17 @@ class RagClient:
         self.close()
 
 
-class AsyncRagClient:
+class AsyncRagClient(_Client):
     """The same calls as `RagClient`, awaitable. Use it with `async with`, or `await aclose()`."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0):
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(**_options(base_url, api_key, timeout))
+    _http: httpx.AsyncClient
+    _transport = httpx.AsyncClient
 
     async def _send(self, call: Call[T]) -> T:
         try:
-            response = await self._http.request(call.method, call.path, json=call.json)
+            response = await self._http.request(
+                call.method, call.url(self.collection), json=call.json
+            )
         except httpx.HTTPError as exc:
             raise _unreachable(self.base_url, exc) from exc
         return call.parse(response)
@@ -194,6 +227,7 @@ class AsyncRagClient:
     context = _awaitable(_context)
     documents = _awaitable(_documents)
     document = _awaitable(_document)
+    collections = _awaitable(_collections)
 
     async def aclose(self) -> None:
         await self._http.aclose()

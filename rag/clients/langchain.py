@@ -55,6 +55,7 @@ class RagRetriever(BaseRetriever):
     base_url: str | None = None  # or a running service, for search over HTTP
     api_key: str | None = None
     timeout: float = 10.0
+    collection: str | None = None  # over HTTP: that collection's passages; none: the default
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
@@ -66,7 +67,7 @@ class RagRetriever(BaseRetriever):
         if self.base_url is None:
             raise ValueError("RagRetriever needs an index or a base_url")
         # A client per call: a retriever holds no open connection that nobody closes.
-        with RagClient(self.base_url, self.api_key, self.timeout) as client:
+        with RagClient(self.base_url, self.api_key, self.timeout, self.collection) as client:
             answer = client.search(query, k, self.mode, self.filters)
         return [_document(r) for r in answer.results]
 
@@ -83,6 +84,8 @@ class RagRetriever(BaseRetriever):
                 self._get_relevant_documents, query, run_manager=sync_manager, k=k
             )
         k = self.k if k is None else k
-        async with AsyncRagClient(self.base_url, self.api_key, self.timeout) as client:
+        async with AsyncRagClient(
+            self.base_url, self.api_key, self.timeout, self.collection
+        ) as client:
             answer = await client.search(query, k, self.mode, self.filters)
         return [_document(r) for r in answer.results]

@@ -89,6 +89,18 @@ def write_index(
         return _write_index(documents, index_dir, settings, embedder, progress, origins)
 
 
+def create_empty_index(index_dir: Path, settings: Settings, embedder: Embedder) -> bool:
+    """An index of no document at `index_dir`, unless one is there; whether it was made. Under
+    the write lock, so that two processes creating it at once make one, and a document added
+    to the first is never replaced by the second's empty index."""
+    with write_lock(index_dir, settings.write_timeout):
+        recover(index_dir)
+        if (index_dir / MANIFEST).exists():
+            return False
+        _write_index([], index_dir, settings, embedder, None, None)
+        return True
+
+
 def _write_index(
     documents: list[Document],
     index_dir: Path,

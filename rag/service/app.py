@@ -17,18 +17,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from rag.config import Settings
+from rag.config import DEFAULT_COLLECTION, Settings
 from rag.errors import RagError
 from rag.index.live import LiveIndex
 from rag.indexing.build import open_or_build_index
 from rag.indexing.progress import ProgressLog
 from rag.retrieval.search import search
 from rag.service import metrics
-from rag.service.dependencies import require_key
+from rag.service.collections import Collections
+from rag.service.dependencies import collection_path, require_key
 from rag.service.guard import RequestGuard
+from rag.service.keys import KeyRing
 from rag.service.mcp import MCPMount, create_mcp_server
 from rag.service.problems import add_error_handlers
 from rag.service.routes import chatbots, documents, pages, status
+from rag.service.routes import collections as collections_routes
 from rag.service.routes import metrics as metrics_route
 from rag.service.routes import search as search_routes
 from rag.service.schemas import EXAMPLES, problems
@@ -92,15 +95,23 @@ async def _load_and_keep(
     live = LiveIndex(
         index, settings, on_change=lambda new: metrics.observe_index(new.manifest, __version__)
     )
-    mcp = create_mcp_server(lambda: live.current)
+    collections = Collections(
+        settings, on_change=lambda name, new: metrics.observe_index(new.manifest, __version__, name)
+    )
+    collections.add_resident(DEFAULT_COLLECTION, live)
+
+    # Listed resources would show the default's titles to keys that may not read it.
+    mcp = create_mcp_server(collections.readable, list_documents=not app.state.keys.scoped)
     # Stateless JSON: any worker process can answer any MCP request.
     mcp_app = mcp.streamable_http_app(
         streamable_http_path="/", stateless_http=True, json_response=True
     )
     live.start()
+    collections.start()
     try:
         async with mcp.session_manager.run():  # MCP answers only from inside this
             mcp_mount.app = mcp_app
+            app.state.collections = collections
             app.state.index = live
             metrics.observe_index(index.manifest, __version__)
             log.info("index loaded from %s (generation %d)", settings.index_dir, index.generation)
@@ -110,6 +121,7 @@ async def _load_and_keep(
     finally:
         mcp_mount.app = None
         app.state.index = None
+        collections.close()
         live.stop()
 
 
@@ -132,7 +144,8 @@ def create_app(
     `on_loaded` is called once it answers searches, `on_failed` if the load fails."""
     settings = settings or Settings()
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
-    mcp_mount = MCPMount(api_key)
+    keys = KeyRing(api_key, settings.api_keys)
+    mcp_mount = MCPMount(keys)
     # Swagger UI and ReDoc from files in the package, not from a CDN: /docs works offline.
     app = FastAPIOffline(
         title="rag",
@@ -141,7 +154,8 @@ def create_app(
         "and their sources.",
         lifespan=_lifespan(settings, mcp_mount, on_loaded, on_failed),
     )
-    app.state.api_key = api_key
+    app.state.keys = keys
+    app.state.api_key = api_key  # the full-access key, for callers of the app in process
     app.state.settings = settings
     app.state.metrics = settings.metrics
     app.state.index = None
@@ -163,12 +177,20 @@ def create_app(
     )
     add_error_handlers(app)
     # The key check (and its OpenAPI security schemes) only when a key is set.
-    keyed = [Depends(require_key)] if api_key else []
-    errors = problems(400, *([401] if api_key else []), 413, 422, 500, 503)
+    keyed = [Depends(require_key)] if keys.keyed else []
+    errors = problems(400, *([401] if keys.keyed else []), 404, 413, 422, 500, 503)
+    # What a collection answers: the default's at today's paths, any other's under its name.
+    scoped = APIRouter()
+    for routes in (search_routes, chatbots, documents):
+        scoped.include_router(routes.router)
+    scoped.include_router(documents.writes)
     protected = APIRouter(dependencies=keyed, responses=errors)
-    for routes in (search_routes, chatbots, documents, status):
-        protected.include_router(routes.router)
-    protected.include_router(documents.writes)
+    protected.include_router(scoped)
+    protected.include_router(status.router)
+    protected.include_router(collections_routes.router)
+    protected.include_router(
+        scoped, prefix="/collections/{collection}", dependencies=[Depends(collection_path)]
+    )
     if settings.metrics and not settings.metrics_public:
         protected.include_router(metrics_route.router)
     app.include_router(protected)

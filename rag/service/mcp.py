@@ -7,6 +7,7 @@ A question the service refuses comes back as a tool error that says why.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -14,18 +15,32 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resources import FunctionResource
 from starlette.datastructures import Headers
 
+from rag.config import DEFAULT_COLLECTION
 from rag.errors import RagError
 from rag.index.loading import Index
 from rag.retrieval.context import NO_PASSAGE
 from rag.retrieval.search import SearchFilters, search
-from rag.service.dependencies import KEY_REFUSED, key_matches, presented_key
+from rag.service.dependencies import KEY_REFUSED, presented_key
+from rag.service.keys import OPEN, Access, KeyRing
 from rag.service.problems import UNAVAILABLE, problem
 
 DOCUMENT_URI = "rag://documents/{doc_id}"
+COLLECTION_DOCUMENT_URI = "rag://collections/{collection}/documents/{doc_id}"
+
+# What the key of the MCP request being answered may do: set by `MCPMount`, read by the tools.
+ACCESS: ContextVar[Access] = ContextVar("mcp_access", default=OPEN)
 
 
-def create_mcp_server(current: Callable[[], Index]) -> MCPServer:
-    """The MCP server over the index `current()` gives (its latest generation)."""
+def create_mcp_server(
+    open_collection: Callable[[str, Access], Index], list_documents: bool = True
+) -> MCPServer:
+    """The MCP server over the collections `open_collection(name, access)` gives (each at its
+    latest generation; CollectionNotFoundError for one the access may not read). With
+    `list_documents`, the default collection's documents are listed as resources too."""
+
+    def current(collection: str = DEFAULT_COLLECTION) -> Index:
+        return open_collection(collection, ACCESS.get())
+
     server: MCPServer = MCPServer(
         name="rag",
         instructions=(
@@ -41,7 +56,8 @@ def create_mcp_server(current: Callable[[], Index]) -> MCPServer:
             "doc_id, title, date, start/end offsets in the document text, the page (for PDFs) "
             "and highlights. "
             "When `answerable` is false the corpus does not hold the answer: there are no "
-            "results and `message` says so."
+            "results and `message` says so. `collection` names the knowledge base searched "
+            "('default' unless told otherwise)."
         ),
     )
     def search_tool(
@@ -51,12 +67,13 @@ def create_mcp_server(current: Callable[[], Index]) -> MCPServer:
         doc_ids: list[str] | None = None,
         date_from: str | None = None,
         date_to: str | None = None,
+        collection: str = DEFAULT_COLLECTION,
     ) -> dict[str, Any]:
         try:
             filters = SearchFilters.of(
                 {"doc_ids": doc_ids, "date_from": date_from, "date_to": date_to}
             )
-            response = search(current(), question, k, mode, filters)
+            response = search(current(collection), question, k, mode, filters)
         except RagError as exc:
             raise ToolError(str(exc)) from exc
         if not response.answerable:  # weak passages would only mislead the model
@@ -67,6 +84,13 @@ def create_mcp_server(current: Callable[[], Index]) -> MCPServer:
             }
         return response.model_dump()
 
+    _add_resources(server, current, list_documents)
+    return server
+
+
+def _add_resources(server: MCPServer, current: Callable[..., Index], list_documents: bool) -> None:
+    """A resource per document: by template, and (with `list_documents`) listed too."""
+
     @server.resource(
         DOCUMENT_URI,
         name="document",
@@ -74,13 +98,23 @@ def create_mcp_server(current: Callable[[], Index]) -> MCPServer:
         mime_type="text/plain",
     )
     def document(doc_id: str) -> str:
-        doc = current().store.document(doc_id)
-        if doc is None:
-            raise ToolError(f"no document with id {doc_id!r}")
-        return doc.text
+        return _text(current(), doc_id)
+
+    @server.resource(
+        COLLECTION_DOCUMENT_URI,
+        name="collection document",
+        description="A document's full stored text, by collection and id",
+        mime_type="text/plain",
+    )
+    def collection_document(collection: str, doc_id: str) -> str:
+        try:
+            index = current(collection)
+        except RagError as exc:
+            raise ToolError(str(exc)) from exc
+        return _text(index, doc_id)
 
     # Listed one by one too, as they were when the server started.
-    for summary in current().store.documents():
+    for summary in current().store.documents() if list_documents else ():
 
         def read(doc_id: str = summary.id) -> str:
             doc = current().store.document(doc_id)
@@ -96,28 +130,37 @@ def create_mcp_server(current: Callable[[], Index]) -> MCPServer:
                 fn=read,
             )
         )
-    return server
+
+
+def _text(index: Index, doc_id: str) -> str:
+    doc = index.store.document(doc_id)
+    if doc is None:
+        raise ToolError(f"no document with id {doc_id!r}")
+    return doc.text
 
 
 class MCPMount:
     """The MCP server's ASGI app, mounted before it exists (it needs the loaded index, which
     the lifespan sets), behind the same API key as the routes."""
 
-    def __init__(self, api_key: str | None) -> None:
+    def __init__(self, keys: KeyRing) -> None:
         self.app: Callable[..., Awaitable[None]] | None = None
-        self._api_key = api_key
-
-    def _authorized(self, scope: MutableMapping[str, Any]) -> bool:
-        if self._api_key is None:
-            return True
-        return key_matches(presented_key(Headers(scope=scope)), self._api_key)
+        self._keys = keys
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not self._authorized(scope):
-            response = problem(401, "unauthorized", KEY_REFUSED)
-            await response(scope, receive, send)
-            return
+        access = OPEN
+        if scope["type"] == "http":
+            found = self._keys.access(presented_key(Headers(scope=scope)))
+            if found is None:
+                response = problem(401, "unauthorized", KEY_REFUSED)
+                await response(scope, receive, send)
+                return
+            access = found
         if self.app is None:
             await problem(503, "unavailable", UNAVAILABLE)(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        token = ACCESS.set(access)  # the tasks this request starts copy it
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            ACCESS.reset(token)

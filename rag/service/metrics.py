@@ -48,23 +48,31 @@ REQUEST_SECONDS = Histogram(
     buckets=_LATENCY,
 )
 SEARCH_SECONDS = Histogram(
-    "rag_search_duration_seconds", "Time of a search, by mode", ["mode"], buckets=_LATENCY
-)
+    "rag_search_duration_seconds", "Time of a search, by mode and collection",
+    ["mode", "collection"], buckets=_LATENCY,
+)  # fmt: skip
 SEARCH_RESULTS = Histogram(
     "rag_search_results",
-    "Passages a search returned, by mode",
-    ["mode"],
+    "Passages a search returned, by mode and collection",
+    ["mode", "collection"],
     buckets=(0, 1, 2, 3, 5, 10, 20, 50, 100),
 )
-INDEX_PASSAGES = Gauge("rag_index_passages", "Passages in the index", multiprocess_mode="max")
-INDEX_DOCUMENTS = Gauge("rag_index_documents", "Documents in the index", multiprocess_mode="max")
-INDEX_GENERATION = Gauge(
-    "rag_index_generation", "Generation of the loaded index (one more each build)",
+INDEX_PASSAGES = Gauge(
+    "rag_index_passages", "Passages in a collection's index", ["collection"],
     multiprocess_mode="max",
 )  # fmt: skip
+INDEX_DOCUMENTS = Gauge(
+    "rag_index_documents", "Documents in a collection's index", ["collection"],
+    multiprocess_mode="max",
+)  # fmt: skip
+INDEX_GENERATION = Gauge(
+    "rag_index_generation", "Generation of a collection's loaded index (one more each change)",
+    ["collection"], multiprocess_mode="max",
+)  # fmt: skip
 INDEX_BUILT = Gauge(
-    "rag_index_built_timestamp_seconds", "When the index was built", multiprocess_mode="max"
-)
+    "rag_index_built_timestamp_seconds", "When a collection's index was built", ["collection"],
+    multiprocess_mode="max",
+)  # fmt: skip
 BUILD_INFO = Gauge(
     "rag_build_info", "The service's version and embedder", ["version", "embedder"],
     multiprocess_mode="max",
@@ -92,17 +100,17 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
     REQUEST_SECONDS.labels(route).observe(seconds)
 
 
-def observe_search(mode: str, seconds: float, results: int) -> None:
-    SEARCH_SECONDS.labels(mode).observe(seconds)
-    SEARCH_RESULTS.labels(mode).observe(results)
+def observe_search(mode: str, seconds: float, results: int, collection: str) -> None:
+    SEARCH_SECONDS.labels(mode, collection).observe(seconds)
+    SEARCH_RESULTS.labels(mode, collection).observe(results)
 
 
-def observe_index(manifest: Any, version: str) -> None:
-    """The loaded index's gauges (`manifest` is its `Manifest`), and this worker as up."""
-    INDEX_PASSAGES.set(manifest.passages)
-    INDEX_DOCUMENTS.set(manifest.documents)
-    INDEX_GENERATION.set(manifest.generation)
-    INDEX_BUILT.set(datetime.fromisoformat(manifest.built_at).timestamp())
+def observe_index(manifest: Any, version: str, collection: str = "default") -> None:
+    """A loaded collection's gauges (`manifest` is its `Manifest`), and this worker as up."""
+    INDEX_PASSAGES.labels(collection).set(manifest.passages)
+    INDEX_DOCUMENTS.labels(collection).set(manifest.documents)
+    INDEX_GENERATION.labels(collection).set(manifest.generation)
+    INDEX_BUILT.labels(collection).set(datetime.fromisoformat(manifest.built_at).timestamp())
     BUILD_INFO.labels(version, manifest.embedder.name).set(1)
     WORKER_UP.set(1)
     _update_worker()

@@ -11,7 +11,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from rag.config import COLLECTION_NAME_PATTERN, COLLECTION_NAME_RULE
 from rag.errors import (
+    AccessDeniedError,
+    CollectionConflictError,
+    CollectionNotFoundError,
     CorpusError,
     DiskFullError,
     DocumentExistsError,
@@ -77,6 +81,10 @@ def _message(error: Any) -> str:
         WRITABLE_ID_PATTERN
     ):  # a person reads the rule, not the regex
         return f"an id is {WRITABLE_ID_RULE}"
+    if error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == (
+        COLLECTION_NAME_PATTERN
+    ):
+        return COLLECTION_NAME_RULE
     return str(error["msg"])
 
 
@@ -130,6 +138,9 @@ def add_error_handlers(app: FastAPI) -> None:
     """Answer every error of `app` with a problem body (handlers match the most specific class)."""
     app.add_exception_handler(InvalidQueryError, _invalid_query)
     app.add_exception_handler(DocumentNotFoundError, _not_found)
+    app.add_exception_handler(CollectionNotFoundError, _not_found)
+    app.add_exception_handler(CollectionConflictError, _conflict)
+    app.add_exception_handler(AccessDeniedError, _forbidden)
     app.add_exception_handler(WritesDisabledError, _forbidden)
     app.add_exception_handler(DocumentExistsError, _conflict)
     app.add_exception_handler(CorpusError, _invalid_document)

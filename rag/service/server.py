@@ -36,6 +36,7 @@ import uvicorn
 from rag.config import Settings
 from rag.indexing.build import open_or_build_index
 from rag.indexing.progress import ProgressLog
+from rag.service.keys import read_keys
 from rag.service.protocol import BoundedHttpProtocol
 
 log = logging.getLogger("rag.service.server")
@@ -244,6 +245,8 @@ def serve(settings: Settings, workers: int) -> None:
 
 
 def _serve(settings: Settings, workers: int) -> None:
+    if settings.api_keys is not None:
+        read_keys(settings.api_keys)  # a fault in the key file stops us here, in one line
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     # Build (or check) the index once, before forking, so that workers only load it. The port

@@ -46,3 +46,38 @@ def test_the_api_keeps_its_contract_behind_a_key(built_index_dir: Path, tmp_path
         schemathesis(url, "--header", "X-API-Key: s3cret")
     finally:
         served.close()
+
+
+def test_the_api_keeps_its_contract_behind_a_scoped_key(
+    built_index_dir: Path, tmp_path: Path
+) -> None:
+    """With a key that may read and write only `villes` (RAG_API_KEYS): every other collection,
+    the default's routes included, answers 404 as the schema says, and its writes reach only
+    `villes`."""
+    import hashlib
+    import json
+
+    import httpx
+
+    keys = tmp_path / "keys.json"
+    digest = hashlib.sha256(b"villes-key").hexdigest()
+    keys.write_text(json.dumps([{"name": "villes", "key_sha256": digest,
+                                 "collections": ["villes"], "write": True}]))  # fmt: skip
+    collections = tmp_path / "collections"
+    env = {
+        "RAG_API_KEY": "s3cret",
+        "RAG_API_KEYS": str(keys),
+        "RAG_COLLECTIONS_DIR": str(collections),
+    }
+    served = Served(built_index_dir, workers=1, env=env)
+    try:
+        made = httpx.put(f"{served.url}/collections/villes", headers={"X-API-Key": "villes-key"})
+        assert made.status_code == 201, made.text
+        schemathesis(served.url, "--header", "X-API-Key: villes-key")
+        # Only its collection was made, changed or deleted: the default is as it was built.
+        made = {p.name for p in collections.iterdir() if not p.name.startswith(".")}
+        assert made <= {"villes"}, made
+        default = httpx.get(f"{served.url}/documents", headers={"X-API-Key": "s3cret"}).json()
+        assert len(default) == len(list(CORPUS.iterdir()))
+    finally:
+        served.close()

@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
 from rag.answers import ContextBlock
 from rag.retrieval.context import build_context
-from rag.service.dependencies import IndexDep
+from rag.service.dependencies import IndexDep, collection_of
 from rag.service.routes.search import filters_of
 from rag.service.schemas import ContextRequest, search_tool_definition
 
@@ -22,7 +22,9 @@ async def context(index: IndexDep, body: ContextRequest) -> ContextBlock:
     )
 
 
-@router.get("/tool-schema")
+# The same for every collection, but a key that may not read the collection gets a 404 here
+# too, as on every route of a collection.
+@router.get("/tool-schema", dependencies=[Depends(collection_of)])
 async def tool_schema() -> dict[str, Any]:
     """An OpenAI-compatible tool definition of `search`, for function-calling assistants."""
     return search_tool_definition()

@@ -14,11 +14,20 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from rag.answers import DocumentSummary
-from rag.errors import DocumentNotFoundError, InvalidQueryError, UnsupportedMediaTypeError
+from rag.errors import (
+    CollectionNotFoundError,
+    DocumentNotFoundError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    InvalidQueryError,
+    UnsupportedMediaTypeError,
+)
 from rag.index.live import LiveIndex
+from rag.index.manifest import MANIFEST
+from rag.indexing.collections import no_collection
 from rag.indexing.updates import document_exists, update_index
 from rag.ingest.formats import Document, FormatLimits, parse_document
-from rag.service.dependencies import IndexDep, LiveDep, require_writes
+from rag.service.dependencies import IndexDep, LiveDep, collection_of, require_writes
 from rag.service.schemas import (
     POST_BODY,
     PUT_BODY,
@@ -138,7 +147,15 @@ def _write(request: Request, live: LiveIndex, **change: Any) -> DocumentChange:
     started = time.perf_counter()
     index = live.current
     settings = request.app.state.settings
-    report = update_index(index.path, settings, embedder=index.embedder, previous=index, **change)
+    try:
+        report = update_index(
+            index.path, settings, embedder=index.embedder, previous=index, **change
+        )
+    except (IndexNotFoundError, IndexCorruptError):
+        if (index.path / MANIFEST).exists():
+            raise
+        # Deleted by DELETE /collections/{name} while this change waited for its lock.
+        raise CollectionNotFoundError(no_collection(collection_of(request))) from None
     live.refresh()  # this worker answers from the new generation at once; the others poll
     return DocumentChange(
         generation=report.generation,

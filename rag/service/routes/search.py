@@ -28,12 +28,12 @@ def filters_of(body: SearchRequest) -> SearchFilters | None:
     return SearchFilters.of(body.filters.model_dump() if body.filters else None)
 
 
-def answer(index: Index, body: SearchRequest, record: bool) -> SearchAnswer:
+def answer(index: Index, body: SearchRequest, record: str | None) -> SearchAnswer:
     started = time.perf_counter()
     response = search(index, body.query, body.k, body.mode, filters_of(body))
     seconds = time.perf_counter() - started
-    if record:
-        metrics.observe_search(body.mode, seconds, len(response.results))
+    if record is not None:  # the collection's name
+        metrics.observe_search(body.mode, seconds, len(response.results), record)
     return SearchAnswer(**dict(response), took_ms=round(seconds * 1000, 3))
 
 
