@@ -371,3 +371,74 @@ def test_every_mode_fits_its_select_on_a_desktop_and_a_phone(
         widest, width = page.evaluate(_MODE_FITS)
         # Room for the select's arrow and padding beside the text (it was cut, "Hybride (recomma").
         assert widest + 32 <= width, (locale, viewport, widest, width)
+
+
+LYON = {
+    "id": "lyon-velos",
+    "title": "Lyon lance des vélos partagés",
+    "text": "La ville de Lyon lance un programme de vélos électriques partagés pour ses "
+    "habitants. Le maire a présenté le projet au conseil municipal.",
+}
+VILLES_READER = "villes-reader-key"
+
+
+def test_a_person_picks_among_the_collections_their_key_may_read(
+    browser: Browser, built_index_dir: Path, tmp_path: Path, screenshots: Path
+) -> None:
+    import hashlib
+    import json
+
+    keys = tmp_path / "keys.json"
+    digest = hashlib.sha256(VILLES_READER.encode()).hexdigest()
+    entry = {"name": "reader", "key_sha256": digest, "collections": ["villes"], "write": False}
+    keys.write_text(json.dumps([entry]))
+    env = {
+        "RAG_API_KEY": API_KEY, "RAG_API_KEYS": str(keys),
+        "RAG_COLLECTIONS_DIR": str(tmp_path / "collections"),
+    }  # fmt: skip
+    with Served(built_index_dir, workers=1, env=env) as served:
+        full = {"X-API-Key": API_KEY}
+        made = httpx.put(f"{served.url}/collections/villes", headers=full, timeout=120)
+        assert made.status_code == 201, made.text
+        added = httpx.post(
+            f"{served.url}/collections/villes/documents", json=LYON, headers=full, timeout=120
+        )
+        assert added.status_code == 201, added.text
+        # The full key sees both: it picks `villes`, whose documents and answers the page shows.
+        page = open_page(browser, served.url)
+        page.evaluate(f"sessionStorage.setItem('rag.apiKey', {API_KEY!r})")
+        page.reload()
+        picker = page.get_by_label("Collection")
+        expect(picker).to_be_visible()
+        expect(picker.locator("option")).to_have_text(
+            [re.compile(r"^default \(\d+ passages\)$"), "villes (1 passage)"]
+        )
+        expect(page.locator("#documents label")).to_have_count(5)
+        picker.select_option("villes")
+        expect(page.locator("#documents label")).to_have_text([re.compile("^Lyon lance")])
+        ask(page, "Des vélos électriques à Lyon ?")
+        expect(cards(page).first.locator("h2")).to_have_text(LYON["title"])
+        assert "collection=villes" in page.url
+        page.screenshot(path=screenshots / "collections.png")
+        cards(page).first.get_by_role("link", name="Open in the article").click()
+        expect(page.locator("mark#passage")).to_be_visible()
+        expect(page.locator("#text")).to_have_text(LYON["text"])
+        assert "collection=villes" in (page.locator("#back").get_attribute("href") or "")
+        page.go_back()
+        expect(cards(page).first.locator("h2")).to_have_text(LYON["title"])
+        expect(picker).to_have_value("villes")
+        assert page.script_errors == []  # type: ignore[attr-defined]
+        # A key that reads only `villes` starts there, with no choice to make and no 404.
+        page = open_page(browser, served.url + "/?q=vélos")
+        page.get_by_label("API key").fill(VILLES_READER)
+        page.get_by_label("API key").press("Enter")
+        expect(cards(page).first.locator("h2")).to_have_text(LYON["title"])
+        expect(page.get_by_label("Collection")).to_be_hidden()
+        expect(page.locator("#documents label")).to_have_count(1)
+        # The picker fits a phone too.
+        phone = open_page(browser, served.url + "/?collection=villes", viewport=PHONE)
+        phone.evaluate(f"sessionStorage.setItem('rag.apiKey', {API_KEY!r})")
+        phone.reload()
+        expect(phone.get_by_label("Collection")).to_have_value("villes")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        assert page.script_errors == []  # type: ignore[attr-defined]

@@ -20,6 +20,8 @@ const WORDS = {
     dense: "Dense (meaning)",
     bm25: "BM25 (words)",
     k: "Results",
+    collection: "Collection",
+    passagesIn: (n) => `${n} passage${n === 1 ? "" : "s"}`,
     keyPrompt: "This server needs an API key. It is kept in this tab only.",
     keyWrong: "The server refused this key. Check it and try again.",
     key: "API key",
@@ -63,6 +65,8 @@ const WORDS = {
     dense: "Dense (sens)",
     bm25: "BM25 (mots)",
     k: "Résultats",
+    collection: "Collection",
+    passagesIn: (n) => `${n} passage${n === 1 ? "" : "s"}`,
     keyPrompt: "Ce serveur demande une clé d'API. Elle est gardée dans cet onglet seulement.",
     keyWrong: "Le serveur a refusé cette clé. Vérifiez-la et réessayez.",
     key: "Clé d'API",
@@ -193,6 +197,20 @@ async function api(path) {
     const detail = body && body.detail ? body.detail : `HTTP ${response.status}`;
     throw new ApiError(response.status, detail, body);
   }
+}
+
+// The collection a page is about: `?collection=` in its address, the default without it.
+const DEFAULT_COLLECTION = "default";
+
+function pageCollection() {
+  return new URLSearchParams(location.search).get("collection") || DEFAULT_COLLECTION;
+}
+
+// The API path of `path` in `collection`: the default's at today's paths, any other's under
+// `/collections/{name}`.
+function collectionPath(collection, path) {
+  if (collection === DEFAULT_COLLECTION) return path;
+  return `/collections/${encodeURIComponent(collection)}${path}`;
 }
 
 // The message for a failed call, in the page's words, with the server's own reason.

@@ -4,6 +4,7 @@
 
 const params = new URLSearchParams(location.search);
 const docId = decodeURIComponent(location.pathname.split("/")[2] || "");
+const collection = pageCollection();
 let doc = null;
 let problem = null;
 
@@ -53,7 +54,7 @@ function render() {
 async function load() {
   setStatus(t("loadingArticle"), "loading");
   try {
-    doc = await api(`/documents/${encodeURIComponent(docId)}`);
+    doc = await api(collectionPath(collection, `/documents/${encodeURIComponent(docId)}`));
   } catch (error) {
     problem = error;
   }
@@ -65,6 +66,9 @@ async function load() {
   }
 }
 
+if (collection !== DEFAULT_COLLECTION) {
+  document.getElementById("back").href = `/?${new URLSearchParams({ collection })}`;
+}
 document.getElementById("back").addEventListener("click", (event) => {
   // Back to the search that led here, as it was, when there is one.
   if (document.referrer && new URL(document.referrer).origin === location.origin) {

@@ -1,11 +1,14 @@
-// The search page: the question and filters live in the URL (`/?q=...&k=...`), so a search
-// can be shared and reloaded; results come from GET /search.
+// The search page: the collection, question and filters live in the URL
+// (`/?collection=...&q=...&k=...`), so a search can be shared and reloaded; results come from
+// GET /search of the collection (`/collections/{name}/search` for any but the default).
 "use strict";
 
 const form = document.getElementById("search-form");
 const results = document.getElementById("results");
 let lastAnswer = null;
 let lastProblem = null;
+let collection = pageCollection();
+let documentsOf = null; // the collection whose documents the filters list
 
 // The request the URL describes, as /search takes it.
 function paramsFromForm() {
@@ -69,6 +72,7 @@ function card(result) {
   link.className = "open";
   const view = new URLSearchParams({ start: result.start, end: result.end });
   for (const h of result.highlights) view.append("hl", `${h.start}-${h.end}`);
+  if (collection !== DEFAULT_COLLECTION) view.set("collection", collection);
   link.href = `/documents/${encodeURIComponent(result.doc_id)}/view?${view}`;
   link.textContent = t("open");
   article.append(head, meta, passageNode(result), link);
@@ -110,7 +114,7 @@ async function runSearch(params) {
   results.setAttribute("aria-busy", "true");
   setStatus(t("loading"), "loading");
   try {
-    lastAnswer = await api(`/search?${params}`);
+    lastAnswer = await api(collectionPath(collection, `/search?${params}`));
   } catch (error) {
     lastProblem = error;
   }
@@ -118,10 +122,38 @@ async function runSearch(params) {
   render();
 }
 
+// The collections the key may read, in the picker; shown only when there is a choice.
+async function loadCollections() {
+  const field = document.getElementById("collection-field");
+  let listed = [];
+  try {
+    listed = await api("/collections");
+  } catch (error) {
+    return; // the searches below say what is wrong
+  }
+  const names = listed.map((c) => c.name);
+  // A key that may not read the default starts on the first collection it may read.
+  if (!new URLSearchParams(location.search).has("collection") && names.length &&
+      !names.includes(collection)) {
+    collection = names[0];
+  }
+  form.collection.replaceChildren(...listed.map((c) => {
+    const option = document.createElement("option");
+    option.value = c.name;
+    option.textContent = `${c.name} (${t("passagesIn", c.passages)})`;
+    return option;
+  }));
+  field.hidden = names.length < 2;
+  form.collection.value = collection;
+}
+
 async function loadDocuments() {
   const box = document.getElementById("documents");
+  if (documentsOf === collection) return;
+  documentsOf = collection;
+  box.replaceChildren();
   try {
-    const docs = await api("/documents");
+    const docs = await api(collectionPath(collection, "/documents"));
     for (const doc of docs) {
       const label = document.createElement("label");
       const input = document.createElement("input");
@@ -142,7 +174,11 @@ async function loadDocuments() {
 // API would refuse.
 const SEARCH_PARAMETERS = ["q", "k", "mode", "doc_id", "date_from", "date_to"];
 
-function searchFromLocation() {
+async function searchFromLocation() {
+  const named = new URLSearchParams(location.search).get("collection");
+  if (named) collection = named;
+  form.collection.value = collection;
+  await loadDocuments(); // first, so that a shared URL's documents can be ticked
   const params = new URLSearchParams(
     [...new URLSearchParams(location.search)].filter(([key]) => SEARCH_PARAMETERS.includes(key)),
   );
@@ -151,16 +187,35 @@ function searchFromLocation() {
   else render();
 }
 
+// The page's address for a search: its collection (unless the default), then the search.
+function pushLocation(params) {
+  const page = new URLSearchParams(collection === DEFAULT_COLLECTION ? {} : { collection });
+  for (const [key, value] of params) page.append(key, value);
+  const url = `/?${page}`;
+  if (url !== location.pathname + location.search) history.pushState(null, "", url);
+}
+
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   const params = paramsFromForm();
-  const url = `/?${params}`;
-  if (url !== location.pathname + location.search) history.pushState(null, "", url);
+  pushLocation(params);
+  runSearch(params);
+});
+// Another collection: its documents in the filters, none ticked, and the question asked of it.
+form.collection.addEventListener("change", async () => {
+  collection = form.collection.value;
+  await loadDocuments();
+  if (!form.q.value.trim()) {
+    pushLocation(new URLSearchParams());
+    render();
+    return;
+  }
+  const params = paramsFromForm();
+  pushLocation(params);
   runSearch(params);
 });
 window.addEventListener("popstate", searchFromLocation);
 
 applyLanguage(render);
 fillForm(new URLSearchParams(location.search));
-// The document list first, so that a shared URL's documents can be ticked.
-loadDocuments().then(searchFromLocation);
+loadCollections().then(searchFromLocation);
