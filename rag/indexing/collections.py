@@ -87,10 +87,7 @@ def delete_collection(settings: Settings, name: str) -> None:
     """Remove the collection `name` and everything in it, once any change in progress ended
     (CollectionConflictError if that takes over `write_timeout`)."""
     if name == DEFAULT_COLLECTION:
-        raise CollectionConflictError(
-            "the collection 'default' cannot be deleted (it is the index at RAG_INDEX_DIR); "
-            "remove its documents instead"
-        )
+        raise CollectionConflictError(DEFAULT_KEPT)
     folder = collection_dir(settings, name).absolute()
     try:
         with write_lock(folder, settings.write_timeout):
@@ -105,6 +102,12 @@ def delete_collection(settings: Settings, name: str) -> None:
             f"the collection {name!r} is being changed and was not deleted: {exc}"
         ) from None
     shutil.rmtree(deleted, ignore_errors=True)
+
+
+DEFAULT_KEPT = (
+    "the collection 'default' cannot be deleted (it is the index at RAG_INDEX_DIR); "
+    "remove its documents instead"
+)
 
 
 def no_collection(name: str) -> str:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rag.config import Settings, check_collection_name
+from rag.config import Settings
 from rag.embedders import Embedder, make_embedder
 from rag.errors import CollectionNotFoundError
 from rag.index.folder import recover
@@ -105,10 +105,7 @@ class Collections:
     def readable(self, name: str, access: Access) -> Index:
         """The latest generation of the collection `name`, if `access` may read it; as if it
         did not exist otherwise (CollectionNotFoundError)."""
-        check_collection_name(name)
-        if not access.reads(name):
-            raise CollectionNotFoundError(no_collection(name))
-        return self.open(name).current
+        return self.open(access.readable(name)).current
 
     def forget(self, name: str) -> None:
         """Unload the collection (a request that holds one of its generations finishes)."""

@@ -12,17 +12,14 @@ from rag.config import (
     COLLECTION_NAME_PATTERN,
     COLLECTION_NAME_RULE,
     DEFAULT_COLLECTION,
-    check_collection_name,
 )
 from rag.errors import (
     AccessDeniedError,
-    CollectionNotFoundError,
     RagError,
     WritesDisabledError,
 )
 from rag.index.live import LiveIndex
 from rag.index.loading import Index
-from rag.indexing.collections import no_collection
 from rag.service.collections import Collections
 from rag.service.keys import OPEN, Access, KeyRing
 from rag.service.problems import UNAVAILABLE
@@ -67,11 +64,7 @@ def access_of(request: Request) -> Access:
 def collection_of(request: Request) -> str:
     """The collection a request names (`/collections/{collection}/...`), `default` otherwise;
     404 if the caller's key may not read it, as if it did not exist."""
-    name: str = request.path_params.get("collection", DEFAULT_COLLECTION)
-    check_collection_name(name)
-    if not access_of(request).reads(name):
-        raise CollectionNotFoundError(no_collection(name))
-    return name
+    return access_of(request).readable(request.path_params.get("collection", DEFAULT_COLLECTION))
 
 
 def collection_path(

@@ -22,7 +22,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from rag.config import check_collection_name
-from rag.errors import RagError, SettingsError
+from rag.errors import CollectionNotFoundError, RagError, SettingsError
+from rag.indexing.collections import no_collection
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,14 @@ class Access:
 
     def reads(self, collection: str) -> bool:
         return self.collections is None or collection in self.collections
+
+    def readable(self, collection: str) -> str:
+        """`collection`, if it is a valid name this access may read; as if it did not exist
+        otherwise (CollectionNotFoundError), so that a key learns no other collection's name."""
+        check_collection_name(collection)
+        if not self.reads(collection):
+            raise CollectionNotFoundError(no_collection(collection))
+        return collection
 
 
 OPEN = Access(None, None, True)  # no key is set: writes are then up to RAG_ALLOW_WRITES

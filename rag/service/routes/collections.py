@@ -10,6 +10,7 @@ from rag.answers import CollectionSummary
 from rag.config import DEFAULT_COLLECTION, DEFAULT_EMBEDDER
 from rag.errors import CollectionConflictError, CollectionNotFoundError
 from rag.indexing.collections import (
+    DEFAULT_KEPT,
     collection_names,
     create_collection,
     delete_collection,
@@ -100,7 +101,7 @@ async def remove_collection(request: Request) -> CollectionSummary:
     settings = request.app.state.settings
     collections = collections_of(request)
     if name == DEFAULT_COLLECTION:
-        await run_in_threadpool(delete_collection, settings, name)  # raises: it is kept
+        raise CollectionConflictError(DEFAULT_KEPT)
     gone = await run_in_threadpool(summary, settings, name)
     await run_in_threadpool(delete_collection, settings, name)
     collections.forget(name)
