@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from rag.config import E5_SMALL, USE_M3, Settings
 from rag.errors import MissingExtraError, UnknownBackendError
 
 ST_PREFIX = "sentence-transformers:"
+CACHED_WORDS = 20_000  # question words whose vectors an embedder keeps (about 40 MB at 512)
 EMBEDDER_NAMES = (USE_M3, E5_SMALL, ST_PREFIX + "<model name or local path>")
 
 
@@ -68,6 +70,10 @@ class Embedder(ABC):
         # one), read-only so that no caller changes what the next one gets.
         self._query_vector = lru_cache(maxsize=query_cache)(self._encode_one_query)
         self._caches_queries = query_cache > 0
+        # Question words' vectors (translation embeds them), kept here rather than in each
+        # index, so that every collection of this model shares them.
+        self._words: dict[str, np.ndarray] = {}
+        self._words_lock = threading.Lock()  # an embedder is shared between threads
 
     @abstractmethod
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
@@ -96,6 +102,22 @@ class Embedder(ABC):
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
         return self._encode([self.passage_prefix + t for t in texts], progress)
+
+    def encode_words(self, words: Sequence[str]) -> np.ndarray:
+        """Vectors of single words, embedded as the vocabulary's are (as passages); the last
+        CACHED_WORDS asked are kept, since questions reuse the same few words."""
+        with self._words_lock:
+            known = {w: self._words[w] for w in words if w in self._words}
+        missing = [w for w in dict.fromkeys(words) if w not in known]
+        if missing:
+            fresh = dict(zip(missing, self.encode_passages(missing), strict=True))
+            known.update(fresh)
+            with self._words_lock:
+                for word, vector in fresh.items():
+                    if len(self._words) >= CACHED_WORDS:  # forget the oldest
+                        del self._words[next(iter(self._words))]
+                    self._words[word] = vector
+        return np.stack([known[w] for w in words])
 
     @property
     def cache_key(self) -> str:

@@ -10,15 +10,12 @@ first enters the vocabulary.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from rag.embedders import Embedder
 from rag.index.analysis import content_words, stem
-
-CACHED_WORDS = 20_000  # question words whose vectors a loaded index keeps (about 40 MB)
 
 
 @dataclass
@@ -30,9 +27,6 @@ class Lexicon:
 
     def __post_init__(self) -> None:
         self._known = {language: set(words) for language, words in self.words.items()}
-        # Questions reuse the same few words; embedding them again would double a query's cost.
-        self._cache: dict[str, np.ndarray] = {}
-        self._cache_lock = threading.Lock()  # an index is shared between threads
 
     def __len__(self) -> int:
         return sum(len(ws) for ws in self.words.values())
@@ -65,7 +59,7 @@ class Lexicon:
             words = [w for w in candidates if w not in self._known[target]]
             if not words:
                 continue
-            similarity = self._word_vectors(words, embedder) @ self.vectors[target].T
+            similarity = embedder.encode_words(words) @ self.vectors[target].T
             n = min(neighbours, similarity.shape[1])
             nearest = np.argpartition(-similarity, n - 1, axis=1)[:, :n]
             found = [
@@ -76,17 +70,3 @@ class Lexicon:
             ]
             stems += stem(found, target)
         return sorted(set(stems))
-
-    def _word_vectors(self, words: list[str], embedder: Embedder) -> np.ndarray:
-        with self._cache_lock:
-            known = {w: self._cache[w] for w in words if w in self._cache}
-        missing = [w for w in words if w not in known]
-        if missing:
-            fresh = dict(zip(missing, embedder.encode_passages(missing), strict=True))
-            known.update(fresh)
-            with self._cache_lock:
-                for word, vector in fresh.items():
-                    if len(self._cache) >= CACHED_WORDS:  # forget the oldest
-                        del self._cache[next(iter(self._cache))]
-                    self._cache[word] = vector
-        return np.stack([known[w] for w in words])

@@ -1,4 +1,5 @@
 from rag.config import Settings
+from rag.embedders import make_embedder
 from rag.index.loading import Index
 from rag.index.translation import Lexicon
 from rag.retrieval.search import search
@@ -47,19 +48,24 @@ def test_translation_lifts_an_english_question_over_french_text(default_index: I
     assert rank(True) < rank(False)
 
 
-def test_question_words_are_embedded_once(default_index: Index) -> None:
-    class Counting:
-        def __init__(self) -> None:
-            self.texts: list[str] = []
+def test_question_words_are_embedded_once_for_every_index_of_the_model(
+    default_index: Index,
+) -> None:
+    """The word cache is the embedder's: collections of one model share it."""
+    embedder = make_embedder(default_index.manifest.embedder.name, Settings(embed_threads=1))
+    embedded: list[str] = []
+    encode = embedder.encode_passages
 
-        def encode_passages(self, texts):
-            self.texts += texts
-            return default_index.embedder.encode_passages(texts)
+    def counted(texts, progress=None):  # the real encoder, its inputs noted
+        embedded.extend(texts)
+        return encode(texts, progress)
 
-    lexicon = Lexicon(default_index.lexicon.words, default_index.lexicon.vectors)
-    counting = Counting()
-    first = lexicon.translate("Who trains the mayors?", "en", counting, 0.6, 2)  # type: ignore[arg-type]
-    assert sorted(counting.texts) == ["mayors", "trains"]
-    again = lexicon.translate("The mayors' training", "en", counting, 0.6, 2)  # type: ignore[arg-type]
-    assert sorted(counting.texts) == ["mayors", "training", "trains"]  # only "training" is new
-    assert first and again
+    embedder.encode_passages = counted  # type: ignore[method-assign]
+    words, vectors = default_index.lexicon.words, default_index.lexicon.vectors
+    one, other = Lexicon(words, vectors), Lexicon(words, vectors)  # two indexes' lexicons
+    first = one.translate("Who trains the mayors?", "en", embedder, 0.6, 2)
+    assert sorted(embedded) == ["mayors", "trains"]
+    again = other.translate("The mayors' training", "en", embedder, 0.6, 2)
+    assert sorted(embedded) == ["mayors", "training", "trains"]  # only "training" is new
+    assert first == one.translate("Who trains the mayors?", "en", default_index.embedder, 0.6, 2)
+    assert again
