@@ -31,6 +31,16 @@ def exists(settings: Settings, name: str) -> bool:
     return (collection_dir(settings, name) / MANIFEST).exists()
 
 
+def existing_collection(settings: Settings, name: str) -> Path:
+    """The folder of the collection `name`, once an interrupted change to it is undone;
+    CollectionNotFoundError if there is no such collection."""
+    folder = collection_dir(settings, name)
+    recover(folder)
+    if not (folder / MANIFEST).exists():
+        raise CollectionNotFoundError(no_collection(name))
+    return folder
+
+
 def collection_names(settings: Settings) -> list[str]:
     """The collections there are: `default` if its index exists, then the others by name."""
     names = [DEFAULT_COLLECTION] if exists(settings, DEFAULT_COLLECTION) else []
@@ -47,11 +57,7 @@ def collection_names(settings: Settings) -> list[str]:
 
 def summary(settings: Settings, name: str) -> CollectionSummary:
     """What the collection's manifest says of it (its latest change included)."""
-    folder = collection_dir(settings, name)
-    recover(folder)
-    if not (folder / MANIFEST).exists():
-        raise CollectionNotFoundError(no_collection(name))
-    manifest = read_manifest(folder)
+    manifest = read_manifest(existing_collection(settings, name))
     return CollectionSummary(
         name=name,
         embedder=manifest.embedder.name,
@@ -76,11 +82,9 @@ def open_collection(
     name: str, settings: Settings | None = None, embedder: Embedder | None = None
 ) -> Index:
     """The collection `name`, loaded (`default`: the index at `settings.index_dir`)."""
-    settings = (settings or Settings()).for_collection(name)
-    recover(settings.index_dir)
-    if not (settings.index_dir / MANIFEST).exists():
-        raise CollectionNotFoundError(no_collection(name))
-    return load_index(settings.index_dir, settings, embedder)
+    settings = settings or Settings()
+    folder = existing_collection(settings, name)
+    return load_index(folder, settings.for_collection(name), embedder)
 
 
 def delete_collection(settings: Settings, name: str) -> None:

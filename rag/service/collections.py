@@ -19,12 +19,10 @@ from dataclasses import dataclass
 
 from rag.config import Settings
 from rag.embedders import Embedder, make_embedder
-from rag.errors import CollectionNotFoundError
-from rag.index.folder import recover
 from rag.index.live import LiveIndex
 from rag.index.loading import Index, load_index
 from rag.index.manifest import MANIFEST, Manifest, read_manifest
-from rag.indexing.collections import no_collection
+from rag.indexing.collections import existing_collection
 from rag.service.keys import Access
 
 log = logging.getLogger(__name__)
@@ -86,10 +84,7 @@ class Collections:
             if live is not None:
                 return live
             settings = self._settings.for_collection(name)
-            folder = settings.index_dir
-            recover(folder)
-            if not (folder / MANIFEST).exists():
-                raise CollectionNotFoundError(no_collection(name))
+            folder = existing_collection(self._settings, name)
             started = time.perf_counter()
             index = load_index(folder, settings, self._embedder(read_manifest(folder)))
             live = LiveIndex(index, settings, on_change=self._changed(name))
